@@ -1,0 +1,130 @@
+// buildApp(config) -> a fastify instance with probes, the proxy and websocket upgrades.
+// Tests call this directly; `gatehouse serve` wraps it with listening, reload and signals.
+
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import type { Logger } from 'pino'
+import type { Config } from './config/compile.js'
+import type { ErrorCode } from './errors.js'
+import { registerProbes } from './ops/probes.js'
+import { forward } from './proxy/forward.js'
+import { renderError, wantsHtml } from './proxy/pages.js'
+import { resolveRequest } from './proxy/resolve.js'
+import { buildRuntime, type Runtime } from './proxy/runtime.js'
+import { UpstreamPools } from './proxy/upstreams.js'
+import { handleUpgrade } from './proxy/websocket.js'
+
+export interface GatehouseState {
+  /** The runtime of the newest valid config; requests take it once, when they start. */
+  readonly runtime: Runtime
+  readonly closing: boolean
+  /** Swaps in a new config; requests in flight finish on the old one. */
+  reload(config: Config): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatehouse: GatehouseState
+  }
+}
+
+export interface BuildOptions {
+  /** A logger to use instead of one built from config.log_level (tests pass their own). */
+  logger?: FastifyBaseLogger
+}
+
+/** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
+ *  it ends up in logs and upstream headers. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
+ *  CONNECT would turn the proxy into a tunnel to anywhere. */
+const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const pools = new UpstreamPools()
+  let runtime = buildRuntime(config, pools)
+  let closing = false
+  const tunnels = new Set<Duplex>()
+
+  const requestIdFor = (req: IncomingMessage): string => {
+    const incoming = req.headers['x-request-id']
+    if (typeof incoming === 'string' && REQUEST_ID.test(incoming) && runtime.config.isTrustedProxy(req.socket.remoteAddress ?? '')) {
+      return incoming
+    }
+    return randomUUID()
+  }
+
+  const serverOptions: FastifyServerOptions & { https?: unknown } = {
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.logLevel } }),
+    // One access line per request is written by the proxy handler instead.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: requestIdFor,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 16_384 },
+    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
+  }
+  const app = Fastify(serverOptions) as unknown as FastifyInstance
+
+  app.decorate('gatehouse', {
+    get runtime() {
+      return runtime
+    },
+    get closing() {
+      return closing
+    },
+    reload(next: Config) {
+      runtime = buildRuntime(next, pools)
+      app.log.level = next.logLevel
+    },
+  } satisfies GatehouseState)
+
+  registerProbes(app, {
+    config: () => (closing ? 'shutting down' : undefined),
+  })
+
+  // Bodies are streamed to the upstream untouched: no parser may read them first.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null))
+
+  const sendPage = (reply: FastifyReply, code: ErrorCode, detail?: string) => {
+    const page = renderError(code, reply.request.id, wantsHtml(reply.request.headers), detail)
+    return reply.code(page.status).header('cache-control', 'no-store').type(page.contentType).send(page.body)
+  }
+
+  app.all('*', (request, reply) => {
+    const req = request.raw
+    if ((request.log as Logger).isLevelEnabled('info')) {
+      const started = performance.now()
+      reply.raw.once('finish', () => {
+        request.log.info({ method: req.method, host: req.headers.host, path: req.url!.split('?', 1)[0], status: reply.raw.statusCode, ms: Math.round(performance.now() - started) }, 'request')
+      })
+    }
+    if (REFUSED_METHODS.has(req.method!)) return sendPage(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
+    const current = runtime
+    const resolution = resolveRequest(current.table, req.headers, req.url!)
+    if (!resolution.ok) return sendPage(reply, resolution.code, resolution.detail)
+    reply.hijack()
+    forward(current, resolution.route, req, reply.raw, resolution.path, resolution.query, request.id, request.log)
+  })
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (closing) {
+      socket.destroy()
+      return
+    }
+    handleUpgrade({ runtime: () => runtime, requestId: requestIdFor, log: app.log, tunnels }, req, socket, head)
+  })
+
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onClose', async () => {
+    for (const socket of tunnels) socket.destroy()
+    await pools.close()
+  })
+  return app
+}

@@ -1,0 +1,100 @@
+// Turns validated specs into the frozen runtime Config: files read, defaults applied,
+// routes compiled and checked against each other.
+
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import proxyaddr from 'proxy-addr'
+import { ConfigError, type ConfigIssue } from '../errors.js'
+import { compileRoute, routeIdentity, type Route } from '../routes/route.js'
+import type { Located } from './schema.js'
+import type { ConfigSpec, ListenAddress, RouteSpec } from './spec.js'
+
+export type LogLevel = NonNullable<ConfigSpec['log_level']>
+
+export interface Config {
+  /** Absolute path of config.yaml, or undefined for configs built in code. */
+  readonly configFile: string | undefined
+  readonly policiesDir: string | undefined
+  readonly address: ListenAddress
+  readonly tls: { readonly cert: string; readonly key: string } | undefined
+  readonly trustedProxies: readonly string[]
+  /** Compiled once: whether a peer address may speak for the client (X-Forwarded-*). */
+  readonly isTrustedProxy: (address: string) => boolean
+  readonly logLevel: LogLevel
+  readonly shutdownTimeoutMs: number
+  readonly routes: readonly Route[]
+  readonly demo: { readonly upstream: ListenAddress } | undefined
+}
+
+export interface CompileInput {
+  spec: ConfigSpec
+  routes: Located<RouteSpec>[]
+  configFile?: string
+  displayFile?: string
+  baseDir: string
+  policiesDir?: string
+}
+
+function readPem(file: string, baseDir: string, issue: (message: string) => void): string | undefined {
+  try {
+    return readFileSync(path.resolve(baseDir, file), 'utf8')
+  } catch (err) {
+    issue(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    return undefined
+  }
+}
+
+export function compileConfig(input: CompileInput): Config {
+  const { spec, baseDir } = input
+  const issues: ConfigIssue[] = []
+  const top = (key: string) => (message: string) =>
+    issues.push({ file: input.displayFile ?? 'config', line: 1, col: 1, path: key, message })
+
+  let tls: Config['tls']
+  if ((spec.tls_cert_file === undefined) !== (spec.tls_key_file === undefined)) {
+    top(spec.tls_cert_file ? 'tls_key_file' : 'tls_cert_file')('tls_cert_file and tls_key_file must be set together')
+  } else if (spec.tls_cert_file && spec.tls_key_file) {
+    const cert = readPem(spec.tls_cert_file, baseDir, top('tls_cert_file'))
+    const key = readPem(spec.tls_key_file, baseDir, top('tls_key_file'))
+    if (cert && key) tls = Object.freeze({ cert, key })
+  }
+
+  const routes: Route[] = []
+  const seen = new Map<string, Route>()
+  for (const { value, at } of input.routes) {
+    const routeIssue = (message: string) => issues.push({ ...at, message })
+    if (value.prefix_rewrite !== undefined && value.regex !== undefined) {
+      routeIssue('prefix_rewrite needs a prefix or path matcher, not regex')
+      continue
+    }
+    const caFile = value.tls_custom_ca_file === undefined ? undefined : path.resolve(baseDir, value.tls_custom_ca_file)
+    const ca = caFile === undefined ? undefined : readPem(caFile, baseDir, (m) => issues.push({ ...at, path: `${at.path}.tls_custom_ca_file`, message: m }))
+    if (caFile !== undefined && ca === undefined) continue
+    const route = compileRoute(value, at, ca, caFile)
+    const identity = routeIdentity(route)
+    const earlier = seen.get(identity)
+    if (earlier) {
+      routeIssue(`duplicate route: ${earlier.at.file}:${earlier.at.line}:${earlier.at.col} already routes ${route.hostKey} with ${route.match.kind} ${route.match.value}`)
+      continue
+    }
+    seen.set(identity, route)
+    routes.push(route)
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+
+  const trustedProxies = Object.freeze([...(spec.trusted_proxies ?? [])])
+  // No trusted proxies means nobody may set X-Forwarded-*: the default is to trust no one.
+  const trust = trustedProxies.length > 0 ? proxyaddr.compile([...trustedProxies]) : undefined
+  return Object.freeze({
+    configFile: input.configFile,
+    policiesDir: input.policiesDir,
+    address: Object.freeze(spec.address ?? { host: '0.0.0.0', port: 8080 }),
+    tls,
+    trustedProxies,
+    isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
+    logLevel: spec.log_level ?? 'info',
+    shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,
+    routes: Object.freeze(routes),
+    demo: spec.demo?.upstream ? Object.freeze({ upstream: spec.demo.upstream }) : undefined,
+  })
+}

@@ -1,0 +1,98 @@
+// Reads config.yaml and every policies/*.yaml, validates them against the spec and
+// compiles the result. All problems from all files are collected before failing, so
+// `gatehouse check` can list every one of them at once.
+
+import { readdir, readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { LineCounter, parseDocument } from 'yaml'
+import { ConfigError, type ConfigIssue } from '../errors.js'
+import { compileConfig, type Config } from './compile.js'
+import type { ReadContext, Reader } from './schema.js'
+import { configSpec, routesFileSpec, type ConfigSpec } from './spec.js'
+
+/** Config files are small; a bound keeps a mistaken or hostile file from eating memory. */
+export const MAX_FILE_BYTES = 1024 * 1024
+
+/** `*.test.yaml` files hold policy tests, not routes. */
+export const isRoutesFile = (name: string) => /\.ya?ml$/.test(name) && !/\.test\.ya?ml$/.test(name)
+
+export interface LoadOptions {
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+export interface SourceFile { path: string; display: string }
+
+function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), file)
+  return rel && !rel.startsWith('..') ? rel : file
+}
+
+async function readBounded(file: SourceFile, issues: ConfigIssue[]): Promise<string | undefined> {
+  try {
+    const info = await stat(file.path)
+    if (!info.isFile()) {
+      issues.push({ file: file.display, line: 1, col: 1, path: '', message: 'is not a regular file' })
+      return undefined
+    }
+    if (info.size > MAX_FILE_BYTES) {
+      issues.push({ file: file.display, line: 1, col: 1, path: '', message: `is ${info.size} bytes; configuration files may be at most ${MAX_FILE_BYTES} bytes` })
+      return undefined
+    }
+    return await readFile(file.path, 'utf8')
+  } catch (err) {
+    issues.push({ file: file.display, line: 1, col: 1, path: '', message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` })
+    return undefined
+  }
+}
+
+/** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
+export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: LoadOptions['env'], issues: ConfigIssue[]): T | undefined {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
+  const problems = [...doc.errors, ...doc.warnings]
+  for (const problem of problems) {
+    const { line, col } = lines.linePos(problem.pos[0])
+    const message = problem.code === 'DUPLICATE_KEY' ? 'duplicate key (each key may appear once)' : problem.message.split('\n')[0]
+    issues.push({ file, line, col, path: '', message })
+  }
+  if (problems.length > 0) return undefined
+  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0 }
+  // An empty file is an empty mapping: every setting then takes its default.
+  if (doc.contents === null) return reader.read(parseDocument('{}').contents, ctx, '')
+  return reader.read(doc.contents, ctx, '')
+}
+
+async function listPolicyFiles(dir: string, issues: ConfigIssue[], configDisplay: string): Promise<SourceFile[]> {
+  try {
+    const names = (await readdir(dir)).filter(isRoutesFile).sort()
+    return names.map((name) => {
+      const full = path.join(dir, name)
+      return { path: full, display: displayName(full) }
+    })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return []
+    issues.push({ file: configDisplay, line: 1, col: 1, path: 'policies_dir', message: `cannot be listed: ${code ?? (err as Error).message}` })
+    return []
+  }
+}
+
+/** Loads, validates and compiles a configuration; throws ConfigError listing every problem. */
+export async function loadConfig(configPath: string, options: LoadOptions = {}): Promise<Config> {
+  const issues: ConfigIssue[] = []
+  const configFile: SourceFile = { path: path.resolve(configPath), display: displayName(path.resolve(configPath)) }
+  const baseDir = path.dirname(configFile.path)
+  const text = await readBounded(configFile, issues)
+  const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, options.env, issues)
+
+  const policiesDir = path.resolve(baseDir, spec?.policies_dir ?? 'policies')
+  const routes = [...(spec?.routes ?? [])]
+  for (const file of await listPolicyFiles(policiesDir, issues, configFile.display)) {
+    const policyText = await readBounded(file, issues)
+    if (policyText === undefined) continue
+    const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues)
+    routes.push(...(parsed?.routes ?? []))
+  }
+  if (issues.length > 0 || !spec) throw new ConfigError(issues)
+  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display })
+}

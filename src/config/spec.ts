@@ -1,0 +1,183 @@
+// The shape of config.yaml and policies/*.yaml. Readers here check single values;
+// cross-route checks (duplicates) happen in compile.ts.
+
+import proxyaddr from 'proxy-addr'
+import { RE2JS } from 're2js'
+import { anyValue, bool, dict, duration, list, located, obj, oneOrList, refine, str } from './schema.js'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export interface ListenAddress { host: string; port: number }
+
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/.exec(text)
+  if (!m) return undefined
+  const port = Number(m[3])
+  if (port > 65535) return undefined
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port }
+}
+
+const listenAddress = refine(str({ expects: 'a listen address such as 0.0.0.0:8080' }), (text) => {
+  const address = parseListenAddress(text)
+  return address ? { value: address } : { error: `must be host:port (e.g. 0.0.0.0:8080 or [::]:8443), got ${JSON.stringify(text)}` }
+})
+
+const trustedProxy = str({
+  expects: 'an IP address, CIDR range, or one of loopback, linklocal, uniquelocal',
+  check(text) {
+    try {
+      proxyaddr.compile([text])
+      return undefined
+    } catch {
+      return `must be an IP address, CIDR range (10.0.0.0/8) or loopback/linklocal/uniquelocal, got ${JSON.stringify(text)}`
+    }
+  },
+})
+
+export interface RouteOrigin {
+  scheme: 'http' | 'https'
+  /** Lower-case hostname; a leading `*.` marks a wildcard. */
+  hostname: string
+  /** Port as written in `from`, or undefined when it is the scheme's default. */
+  port: number | undefined
+}
+
+const fromUrl = refine(str({ expects: 'a URL such as https://app.example.com' }), (text): { value: RouteOrigin } | { error: string } => {
+  const m = /^(https?):\/\/(\*\.)?([^/:?#@\s]+)(?::(\d{1,5}))?\/?$/i.exec(text)
+  if (!m) {
+    return { error: `must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got ${JSON.stringify(text)}` }
+  }
+  const hostname = (m[2] ?? '') + m[3].toLowerCase().replace(/\.$/, '')
+  if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(hostname)) {
+    return { error: `has an invalid host name ${JSON.stringify(m[3])}` }
+  }
+  const scheme = m[1].toLowerCase() as 'http' | 'https'
+  const port = m[4] === undefined ? undefined : Number(m[4])
+  if (port !== undefined && (port < 1 || port > 65535)) return { error: `has an invalid port ${m[4]}` }
+  const defaultPort = scheme === 'https' ? 443 : 80
+  return { value: { scheme, hostname, port: port === defaultPort ? undefined : port } }
+})
+
+export interface UpstreamTarget {
+  /** `scheme://host:port`, the key of the connection pool. */
+  origin: string
+  protocol: 'http:' | 'https:'
+  hostname: string
+  port: number
+  /** Host header value when the upstream's own host is sent. */
+  host: string
+  weight: number
+}
+
+const upstreamUrl = refine(str({ expects: 'an upstream URL such as http://10.0.0.12:8080' }), (text): { value: UpstreamTarget } | { error: string } => {
+  const comma = text.lastIndexOf(',')
+  let weight = 1
+  let urlText = text
+  if (comma !== -1) {
+    const w = text.slice(comma + 1).trim()
+    if (!/^\d{1,6}$/.test(w) || Number(w) < 1) return { error: `has an invalid weight ${JSON.stringify(w)} (a whole number of at least 1)` }
+    weight = Number(w)
+    urlText = text.slice(0, comma).trim()
+  }
+  let url: URL
+  try {
+    url = new URL(urlText)
+  } catch {
+    return { error: `must be an http or https URL, got ${JSON.stringify(urlText)}` }
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: `must use http or https, got ${url.protocol.slice(0, -1)}` }
+  if (url.username || url.password) return { error: 'must not contain user info (use set_request_headers for credentials)' }
+  if (url.search || url.hash) return { error: 'must not contain a query or fragment' }
+  if (url.pathname !== '/' ) return { error: `must not contain a path (${url.pathname}); use prefix_rewrite to change the upstream path` }
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  return { value: { origin: url.origin, protocol: url.protocol, hostname, port, host: url.host, weight } }
+})
+
+/** Regexes run on RE2 semantics (linear time); constructs that need backtracking are refused. */
+export const linearRegex = refine(str({ expects: 'a regular expression' }), (text): { value: RE2JS } | { error: string } => {
+  try {
+    return { value: RE2JS.compile(`^(?:${text})$`) }
+  } catch (err) {
+    return { error: `is not a regular expression Gatehouse can run in linear time: ${(err as Error).message}` }
+  }
+})
+
+const absolutePath = str({
+  expects: 'a path starting with /',
+  check: (text) => (text.startsWith('/') ? undefined : `must start with /, got ${JSON.stringify(text)}`),
+})
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const headerName = (name: string) => (HEADER_NAME.test(name) ? undefined : `${JSON.stringify(name)} is not a valid header name`)
+const headerValue = str({
+  expects: 'a header value',
+  check: (text) => (/[\r\n\0]/.test(text) ? 'header values must not contain CR, LF or NUL' : undefined),
+})
+
+export const routeSpec = obj(
+  {
+    name: str(),
+    description: str(),
+    logo_url: str(),
+    from: fromUrl,
+    to: oneOrList(upstreamUrl),
+    load_balancing_policy: str({ oneOf: ['round_robin', 'ROUND_ROBIN'] }),
+    prefix: absolutePath,
+    path: absolutePath,
+    regex: linearRegex,
+    prefix_rewrite: absolutePath,
+    host_rewrite: str({
+      expects: 'a host name',
+      check: (text) => (/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(text) ? undefined : `must be a host[:port], got ${JSON.stringify(text)}`),
+    }),
+    preserve_host_header: bool(),
+    set_request_headers: dict(headerValue, headerName),
+    remove_request_headers: list(str({ check: headerName })),
+    set_response_headers: dict(headerValue, headerName),
+    timeout: duration(),
+    idle_timeout: duration(),
+    allow_websockets: bool(),
+    tls_skip_verify: bool(),
+    tls_server_name: str(),
+    tls_custom_ca_file: str(),
+    pass_identity_headers: bool(),
+    policy: anyValue(),
+    allow_public_unauthenticated_access: bool(),
+    allow_any_authenticated_user: bool(),
+    allowed_users: list(str()),
+    allowed_domains: list(str()),
+    allowed_groups: list(str()),
+    allowed_idp_claims: dict(oneOrList(str())),
+    cors_allow_preflight: bool(),
+  },
+  {
+    required: ['from', 'to'],
+    exclusive: [['prefix', 'path', 'regex'], ['preserve_host_header', 'host_rewrite']],
+    expects: 'a route mapping',
+  },
+)
+
+export type RouteSpec = NonNullable<ReturnType<typeof routeSpec.read>>
+
+const locatedRoutes = list(located(routeSpec))
+
+export const routesFileSpec = obj({ routes: locatedRoutes }, { expects: 'a mapping with a routes list' })
+
+export const demoSpec = obj({
+  upstream: listenAddress,
+})
+
+export const configSpec = obj({
+  address: listenAddress,
+  tls_cert_file: str(),
+  tls_key_file: str(),
+  policies_dir: str(),
+  trusted_proxies: list(trustedProxy),
+  log_level: str({ oneOf: LOG_LEVELS }),
+  shutdown_timeout: duration(),
+  routes: locatedRoutes,
+  demo: demoSpec,
+}, { expects: 'a mapping of settings' })
+
+export type ConfigSpec = NonNullable<ReturnType<typeof configSpec.read>>

@@ -1,0 +1,59 @@
+// Every error Gatehouse reports has a stable code from this one table, so logs,
+// error pages, JSON answers and tests all speak the same names.
+
+export const ERRORS = {
+  GH_ERR_CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },
+  GH_ERR_CONFIG_READ: { status: 500, message: 'a configuration file could not be read' },
+  GH_ERR_BAD_REQUEST: { status: 400, message: 'the request is malformed' },
+  GH_ERR_BAD_PATH: { status: 400, message: 'the request path is not acceptable' },
+  GH_ERR_BAD_HOST: { status: 400, message: 'the Host header is missing or malformed' },
+  GH_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not accepted' },
+  GH_ERR_NO_ROUTE: { status: 404, message: 'no route matches this host and path' },
+  GH_ERR_UNAUTHENTICATED: { status: 401, message: 'sign-in is required' },
+  GH_ERR_FORBIDDEN: { status: 403, message: 'access to this route is denied' },
+  GH_ERR_WEBSOCKETS_DISABLED: { status: 403, message: 'websockets are not enabled on this route' },
+  GH_ERR_UPGRADE_UNSUPPORTED: { status: 400, message: 'only websocket upgrades are accepted' },
+  GH_ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'the upstream could not be reached' },
+  GH_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
+  GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
+  GH_ERR_INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class GatehouseError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? ERRORS[code].message, options)
+    this.name = 'GatehouseError'
+    this.code = code
+    this.status = ERRORS[code].status
+  }
+}
+
+/** One problem found in a configuration file, with where it is. */
+export interface ConfigIssue {
+  file: string
+  line: number
+  col: number
+  /** Key path inside the file, e.g. `routes[0].to`; empty for file-level problems. */
+  path: string
+  message: string
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  const where = `${issue.file}:${issue.line}:${issue.col}`
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`
+}
+
+export class ConfigError extends GatehouseError {
+  readonly issues: readonly ConfigIssue[]
+
+  constructor(issues: ConfigIssue[]) {
+    super('GH_ERR_CONFIG_INVALID', issues.map(formatIssue).join('\n'))
+    this.name = 'ConfigError'
+    this.issues = issues
+  }
+}

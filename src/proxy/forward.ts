@@ -1,0 +1,75 @@
+// Streams a request to its upstream and the answer back, never buffering a body whole.
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Route } from '../routes/route.js'
+import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
+import { sendError } from './pages.js'
+import type { Runtime } from './runtime.js'
+
+/** The path the upstream receives: the normalised one, with the matched prefix swapped
+ *  for prefix_rewrite when set. */
+export function upstreamPath(route: Route, path: string): string {
+  if (route.prefixRewrite === undefined || route.match.kind === 'regex') return path
+  const rest = path.slice(route.match.value.length)
+  const rewrite = route.prefixRewrite
+  const joined = rewrite.endsWith('/') && rest.startsWith('/') ? rewrite + rest.slice(1) : rewrite + rest
+  return joined || '/'
+}
+
+export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string): ForwardContext {
+  const peerAddress = req.socket.remoteAddress ?? ''
+  return {
+    route,
+    peerAddress,
+    trusted: runtime.config.isTrustedProxy(peerAddress),
+    proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+    requestId,
+    upstreamHost,
+  }
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+export function forward(
+  runtime: Runtime,
+  route: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: string,
+  requestId: string,
+  log: FastifyBaseLogger,
+): void {
+  const upstream = runtime.upstreams.get(route)!.pick()
+  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, upstream.target.host), undefined)
+  // Framing is decided by us, not copied: a body exists when the client declared one.
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  const abort = new AbortController()
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort()
+  })
+  upstream.pool.stream(
+    {
+      path: upstreamPath(route, path) + query,
+      method: req.method!,
+      headers,
+      body: hasBody ? req : null,
+      headersTimeout: route.timeoutMs,
+      bodyTimeout: route.idleTimeoutMs,
+      signal: abort.signal,
+    },
+    ({ statusCode, headers: upstreamHeaders }) => {
+      res.writeHead(statusCode, clientResponseHeaders(upstreamHeaders, route, requestId))
+      return res
+    },
+    (err) => {
+      if (!err || abort.signal.aborted) return
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      const timedOut = TIMEOUT_CODES.has(code)
+      log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
+      sendError(res, req.headers, timedOut ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
+    },
+  )
+}

@@ -1,0 +1,87 @@
+// What the upstream receives and what the client gets back, header by header.
+
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { Route } from '../routes/route.js'
+
+/** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
+ *  are never forwarded. `expect` is handled by Node itself (100-continue). */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect',
+])
+
+/** Headers that claim to describe the original client or URL. From an untrusted peer they
+ *  are lies waiting to be believed (by the upstream's rate limits, logs or routing), so
+ *  only peers in trusted_proxies may send them. */
+const CLIENT_CLAIMS = new Set([
+  'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-original-url', 'x-original-uri',
+  'x-rewrite-url', 'x-original-host', 'x-original-method', 'x-request-id',
+])
+const isClientClaim = (name: string) => name.startsWith('x-forwarded-') || CLIENT_CLAIMS.has(name)
+
+/** Names listed in a Connection header are hop-by-hop too (RFC 9110 7.6.1). */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined
+  const text = Array.isArray(value) ? value.join(',') : value
+  if (text === 'keep-alive' || text === 'close') return undefined
+  const tokens = new Set<string>()
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase()
+    if (name) tokens.add(name)
+  }
+  return tokens
+}
+
+export interface ForwardContext {
+  readonly route: Route
+  readonly peerAddress: string
+  readonly trusted: boolean
+  /** Scheme the client used to reach us (or, from a trusted proxy, said it used). */
+  readonly proto: string
+  readonly requestId: string
+  readonly upstreamHost: string
+}
+
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: ForwardContext, upgrade: string | undefined): Record<string, string | string[]> {
+  const { route, trusted } = ctx
+  const dropped = connectionTokens(incoming.connection)
+  const out: Record<string, string | string[]> = {}
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || name === 'host') continue
+    if (dropped !== undefined && dropped.has(name)) continue
+    if (!trusted && isClientClaim(name)) continue
+    if (route.removeRequestHeaders.has(name)) continue
+    const value = incoming[name]
+    if (value !== undefined) out[name] = value
+  }
+
+  const clientHost = incoming.host ?? ''
+  const priorFor = trusted ? incoming['x-forwarded-for'] : undefined
+  out['x-forwarded-for'] = priorFor ? `${priorFor}, ${ctx.peerAddress}` : ctx.peerAddress
+  if (!trusted || out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = ctx.proto
+  if (!trusted || out['x-forwarded-host'] === undefined) out['x-forwarded-host'] = clientHost
+  out['x-request-id'] = ctx.requestId
+  const hostHeader = route.hostHeader
+  out.host = hostHeader.kind === 'preserve' ? clientHost : hostHeader.kind === 'rewrite' ? hostHeader.value : ctx.upstreamHost
+
+  for (const [name, value] of route.setRequestHeaders) out[name] = value
+  if (upgrade !== undefined) {
+    out.connection = 'Upgrade'
+    out.upgrade = upgrade
+  }
+  return out
+}
+
+/** Response headers minus hop-by-hop ones, plus the route's set_response_headers. */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders, route: Route, requestId: string): OutgoingHttpHeaders {
+  const dropped = connectionTokens(upstream.connection)
+  const out: OutgoingHttpHeaders = {}
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name)) continue
+    if (dropped !== undefined && dropped.has(name)) continue
+    out[name] = upstream[name]
+  }
+  out['x-request-id'] = requestId
+  for (const [name, value] of route.setResponseHeaders) out[name] = value
+  return out
+}

@@ -1,0 +1,66 @@
+// Error answers: an HTML page for browsers, JSON for everything else, both carrying
+// the request id so a user's report can be matched with the logs.
+
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { ERRORS, type ErrorCode } from '../errors.js'
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+
+export const wantsHtml = (headers: IncomingHttpHeaders) => (headers.accept ?? '').includes('text/html')
+
+export interface ErrorBody {
+  status: number
+  contentType: string
+  body: string
+}
+
+export function renderError(code: ErrorCode, requestId: string, html: boolean, detail?: string): ErrorBody {
+  const { status, message } = ERRORS[code]
+  if (!html) {
+    const json: Record<string, unknown> = { error: code, status, message, request_id: requestId }
+    if (detail) json.detail = detail
+    return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(json) }
+  }
+  const title = `${status} ${STATUS_CODES[status] ?? ''}`.trim()
+  const body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}small{color:#666}</style></head>
+<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message.charAt(0).toUpperCase() + message.slice(1))}.</p>
+${detail ? `<p>${escapeHtml(detail)}</p>` : ''}<p><small>Error <code>${code}</code> · request <code>${escapeHtml(requestId)}</code> · Gatehouse</small></p>
+</body></html>
+`
+  return { status, contentType: 'text/html; charset=utf-8', body }
+}
+
+/** Answers on a plain ServerResponse (used after fastify's reply has been hijacked). */
+export function sendError(res: ServerResponse, headers: IncomingHttpHeaders, code: ErrorCode, requestId: string, detail?: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const page = renderError(code, requestId, wantsHtml(headers), detail)
+  res.writeHead(page.status, {
+    'content-type': page.contentType,
+    'content-length': Buffer.byteLength(page.body),
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  })
+  res.end(page.body)
+}
+
+/** Answers on a raw socket, for upgrade requests that never became a ServerResponse. */
+export function writeSocketError(socket: Duplex, code: ErrorCode, requestId: string, detail?: string): void {
+  const page = renderError(code, requestId, false, detail)
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n` +
+        `content-type: ${page.contentType}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
+        `cache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${page.body}`,
+    )
+  }
+}

@@ -1,0 +1,89 @@
+// `gatehouse serve`: load, listen, reload on change or SIGHUP, drain on SIGTERM.
+
+import type { Server } from 'node:http'
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.js'
+import type { Config } from './config/compile.js'
+import { loadConfig } from './config/load.js'
+import { watchConfig, type ConfigWatcher } from './config/watch.js'
+import { ConfigError, formatIssue } from './errors.js'
+import { startDemoUpstream } from './demo/upstream.js'
+
+export interface Served {
+  app: FastifyInstance
+  /** Reloads from disk; resolves false when the new config was rejected. */
+  reload(): Promise<boolean>
+  close(): Promise<void>
+}
+
+/** Settings bound at start-up; changing them needs a restart, which we say out loud. */
+function restartOnlyChanges(a: Config, b: Config): string[] {
+  const changed: string[] = []
+  if (a.address.host !== b.address.host || a.address.port !== b.address.port) changed.push('address')
+  if (a.tls?.cert !== b.tls?.cert || a.tls?.key !== b.tls?.key) changed.push('tls_cert_file/tls_key_file')
+  if (JSON.stringify(a.demo) !== JSON.stringify(b.demo)) changed.push('demo')
+  return changed
+}
+
+export async function serve(configPath: string): Promise<Served> {
+  const initial = await loadConfig(configPath)
+  let current = initial
+  const demo: Server | undefined = initial.demo ? await startDemoUpstream(initial.demo.upstream) : undefined
+  const app = await buildApp(initial)
+  await app.listen({ host: initial.address.host, port: initial.address.port })
+  if (demo) app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}` }, 'DEMO upstream running: for trying Gatehouse out only')
+
+  let watcher: ConfigWatcher | undefined
+  const rewatch = () => {
+    watcher?.close()
+    watcher = watchConfig(current.configFile!, current.policiesDir, () => void reload())
+  }
+
+  let queue: Promise<boolean> = Promise.resolve(true)
+  const reload = (): Promise<boolean> => {
+    queue = queue.then(async () => {
+      try {
+        const next = await loadConfig(configPath)
+        const needsRestart = restartOnlyChanges(current, next)
+        if (needsRestart.length > 0) app.log.warn({ settings: needsRestart }, 'these settings changed on disk and apply only after a restart')
+        const policiesMoved = next.policiesDir !== current.policiesDir
+        app.gatehouse.reload(next)
+        current = next
+        if (policiesMoved) rewatch()
+        app.log.info({ routes: next.routes.length }, 'configuration reloaded')
+        return true
+      } catch (err) {
+        const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message]
+        app.log.error({ issues }, 'new configuration rejected; the running configuration stays in effect')
+        return false
+      }
+    })
+    return queue
+  }
+  rewatch()
+  const onHangup = () => void reload()
+  process.on('SIGHUP', onHangup)
+
+  let closed: Promise<void> | undefined
+  const close = () => {
+    closed ??= (async () => {
+      process.off('SIGHUP', onHangup)
+      watcher?.close()
+      await app.close()
+      await new Promise<void>((resolve) => (demo ? demo.close(() => resolve()) : resolve()))
+    })()
+    return closed
+  }
+  return { app, reload, close }
+}
+
+/** Runs until SIGTERM/SIGINT, then drains in-flight requests for up to shutdown_timeout. */
+export async function serveUntilSignalled(configPath: string): Promise<void> {
+  const served = await serve(configPath)
+  closeWithGrace({ delay: served.app.gatehouse.runtime.config.shutdownTimeoutMs }, async ({ signal, err }) => {
+    if (err) served.app.log.error({ err }, 'stopping after an unexpected error')
+    else served.app.log.info({ signal }, 'shutting down: draining requests in flight')
+    await served.close()
+  })
+}
