@@ -1,0 +1,60 @@
+// Starts Gatehouse from YAML text, the way an operator would write it, on 127.0.0.1:0.
+
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config/load.js'
+
+export interface ConfigFiles {
+  /** config.yaml contents. */
+  config: string
+  /** Extra files, relative to the config folder (policies/x.yaml, certs, ...). */
+  files?: Record<string, string>
+}
+
+/** Writes a config folder to a fresh temporary directory and returns its path. */
+export function writeConfigDir(files: ConfigFiles): { dir: string; configFile: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'))
+  writeFileSync(path.join(dir, 'config.yaml'), files.config)
+  for (const [name, text] of Object.entries(files.files ?? {})) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+    writeFileSync(path.join(dir, name), text)
+  }
+  return { dir, configFile: path.join(dir, 'config.yaml'), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+export interface RunningGatehouse {
+  app: FastifyInstance
+  port: number
+  /** http://127.0.0.1:PORT */
+  url: string
+  /** Log lines written while running (JSON objects). */
+  logs: Record<string, unknown>[]
+  close(): Promise<void>
+}
+
+/** Loads a config from YAML (through the same loader `serve` uses) and listens on port 0.
+ *  The config's own `address` is ignored. */
+export async function startGatehouse(files: ConfigFiles | string, env: Record<string, string> = {}): Promise<RunningGatehouse> {
+  const written = writeConfigDir(typeof files === 'string' ? { config: files } : files)
+  const config = await loadConfig(written.configFile, { env: { ...process.env, ...env } })
+  const logs: Record<string, unknown>[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+  const app = await buildApp(config, { logger })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as AddressInfo).port
+  return {
+    app,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    close: async () => {
+      await app.close()
+      written.cleanup()
+    },
+  }
+}
