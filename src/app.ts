@@ -92,7 +92,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const sendPage = (reply: FastifyReply, code: ErrorCode, detail?: string) => {
     const page = renderError(code, reply.request.id, wantsHtml(reply.request.headers), detail)
-    return reply.code(page.status).header('cache-control', 'no-store').type(page.contentType).send(page.body)
+    return reply.code(page.status).header('cache-control', 'no-store').header('x-request-id', reply.request.id).type(page.contentType).send(page.body)
   }
 
   app.all('*', (request, reply) => {

@@ -2,7 +2,7 @@
 
 import type { Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
@@ -26,16 +26,23 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   return changed
 }
 
-export async function serve(configPath: string): Promise<Served> {
+export interface ServeOptions {
+  logger?: FastifyBaseLogger
+  /** Watch the files for changes (default true); SIGHUP reloads either way. */
+  watch?: boolean
+}
+
+export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
   const initial = await loadConfig(configPath)
   let current = initial
   const demo: Server | undefined = initial.demo ? await startDemoUpstream(initial.demo.upstream) : undefined
-  const app = await buildApp(initial)
+  const app = await buildApp(initial, { logger: options.logger })
   await app.listen({ host: initial.address.host, port: initial.address.port })
   if (demo) app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}` }, 'DEMO upstream running: for trying Gatehouse out only')
 
   let watcher: ConfigWatcher | undefined
   const rewatch = () => {
+    if (options.watch === false) return
     watcher?.close()
     watcher = watchConfig(current.configFile!, current.policiesDir, () => void reload())
   }

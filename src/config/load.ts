@@ -4,10 +4,10 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { LineCounter, parseDocument } from 'yaml'
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { compileConfig, type Config } from './compile.js'
-import type { ReadContext, Reader } from './schema.js'
+import { str, type ReadContext, type Reader } from './schema.js'
 import { configSpec, routesFileSpec, type ConfigSpec } from './spec.js'
 
 /** Config files are small; a bound keeps a mistaken or hostile file from eating memory. */
@@ -62,17 +62,30 @@ export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: 
   return reader.read(doc.contents, ctx, '')
 }
 
-async function listPolicyFiles(dir: string, issues: ConfigIssue[], configDisplay: string): Promise<SourceFile[]> {
+/** policies_dir as written, for when config.yaml has errors elsewhere: `check` should
+ *  still report on the route files the operator meant. null when it cannot be told. */
+function fallbackPoliciesDir(text: string, file: string, env: LoadOptions['env']): string | undefined | null {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: false, version: '1.2' })
+  if (!isMap(doc.contents)) return undefined
+  const pair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === 'policies_dir')
+  if (!pair) return undefined
+  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues: [], aliasesSeen: 0 }
+  return str().read(pair.value, ctx, 'policies_dir') ?? null
+}
+
+async function listPolicyFiles(dir: string, issues: ConfigIssue[], configFile: SourceFile): Promise<SourceFile[]> {
   try {
     const names = (await readdir(dir)).filter(isRoutesFile).sort()
-    return names.map((name) => {
-      const full = path.join(dir, name)
-      return { path: full, display: displayName(full) }
-    })
+    // With policies_dir: . config.yaml sits among the route files; it is not one of them.
+    return names
+      .map((name) => path.join(dir, name))
+      .filter((full) => full !== configFile.path)
+      .map((full) => ({ path: full, display: displayName(full) }))
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return []
-    issues.push({ file: configDisplay, line: 1, col: 1, path: 'policies_dir', message: `cannot be listed: ${code ?? (err as Error).message}` })
+    issues.push({ file: configFile.display, line: 1, col: 1, path: 'policies_dir', message: `cannot be listed: ${code ?? (err as Error).message}` })
     return []
   }
 }
@@ -85,9 +98,10 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   const text = await readBounded(configFile, issues)
   const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, options.env, issues)
 
-  const policiesDir = path.resolve(baseDir, spec?.policies_dir ?? 'policies')
+  const dirSetting = spec ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
+  const policiesDir = path.resolve(baseDir, dirSetting ?? 'policies')
   const routes = [...(spec?.routes ?? [])]
-  for (const file of await listPolicyFiles(policiesDir, issues, configFile.display)) {
+  for (const file of dirSetting === null ? [] : await listPolicyFiles(policiesDir, issues, configFile)) {
     const policyText = await readBounded(file, issues)
     if (policyText === undefined) continue
     const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues)

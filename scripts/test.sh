@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh Debian machine with Node 20, then runs them.
+# Extra arguments go to tap (for example: npm test -- test/routes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+npx tsc --noEmit -p .
+npx tap "$@"

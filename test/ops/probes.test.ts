@@ -1,0 +1,84 @@
+import t from 'tap'
+import { send } from '../helpers/client.js'
+import { rawRequest } from '../helpers/raw.js'
+import { startGatehouse } from '../helpers/gatehouse.js'
+import { startEchoUpstream } from '../helpers/upstream.js'
+
+t.test('probes answer on every host, before routing, without touching upstreams', async (t) => {
+  const upstream = await startEchoUpstream()
+  const gh = await startGatehouse(`
+routes:
+  - from: http://app.test
+    to: ${upstream.origin}
+    allow_public_unauthenticated_access: true
+`)
+  t.teardown(async () => {
+    await gh.close()
+    await upstream.close()
+  })
+  for (const host of ['app.test', 'unknown.test', '127.0.0.1']) {
+    for (const path of ['/ping', '/healthz']) {
+      const res = await send(gh.port, { host, path })
+      t.equal(res.status, 200, `${host}${path}`)
+      t.equal(res.body, 'OK')
+      t.equal(res.headers['cache-control'], 'no-store')
+    }
+    const ready = await send(gh.port, { host, path: '/readyz' })
+    t.equal(ready.status, 200)
+    t.same(JSON.parse(ready.body), { status: 'ready', checks: { config: 'ok' } })
+  }
+  const head = await send(gh.port, { host: 'x.test', path: '/ping', method: 'HEAD' })
+  t.equal(head.status, 200, 'HEAD works for load balancers that use it')
+  t.equal(upstream.received.length, 0, 'no probe reached the upstream')
+})
+
+t.test('shutdown marks the instance closing and still completes requests in flight', async (t) => {
+  const slow = await startEchoUpstream({ handler: (_req, res) => setTimeout(() => res.end('done'), 600) })
+  const gh = await startGatehouse(`
+routes:
+  - from: http://slow.test
+    to: ${slow.origin}
+    allow_public_unauthenticated_access: true
+`)
+  t.teardown(() => slow.close())
+  // One connection carries a slow request and, pipelined behind it, a readiness probe
+  // that is read only after shutdown has begun.
+  const answer = rawRequest(gh.port, 'GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n', 2000)
+  await new Promise((r) => setTimeout(r, 150))
+  const closing = gh.close()
+  const raw = await answer
+  t.equal(raw.status, 200, 'the request in flight completes')
+  t.match(raw.raw, /done/)
+  t.equal(gh.app.gatehouse.closing, true)
+  await closing
+  const ready = await gh.app.inject({ url: '/readyz' }).catch((err: Error) => err)
+  t.ok(ready instanceof Error, 'a closed instance answers nothing')
+})
+
+t.test('every request gets an id: logged, sent upstream and returned', async (t) => {
+  const upstream = await startEchoUpstream()
+  const gh = await startGatehouse(`
+routes:
+  - from: http://app.test
+    to: ${upstream.origin}
+    allow_public_unauthenticated_access: true
+`)
+  t.teardown(async () => {
+    await gh.close()
+    await upstream.close()
+  })
+  const res = await send(gh.port, { host: 'app.test', path: '/hello?token=secret' })
+  const id = res.headers['x-request-id'] as string
+  t.match(id, /^[0-9a-f-]{36}$/)
+  t.equal(upstream.received[0].headers['x-request-id'], id)
+  await new Promise((r) => setTimeout(r, 50))
+  const line = gh.logs.find((l) => l.msg === 'request')!
+  t.equal(line.request_id, id)
+  t.equal(line.status, 200)
+  t.equal(line.path, '/hello', 'query strings (which may hold tokens) are not logged')
+  t.equal(line.level, 30)
+
+  const denied = await send(gh.port, { host: 'nowhere.test', headers: { accept: 'application/json' } })
+  const body = JSON.parse(denied.body)
+  t.equal(body.request_id, denied.headers['x-request-id'], 'error answers carry the request id')
+})

@@ -1,0 +1,169 @@
+// `serve`: hot reload (file edits and SIGHUP), and graceful shutdown of a real process.
+
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import pino from 'pino'
+import t from 'tap'
+import { serve } from '../src/serve.js'
+import { writeConfigDir } from './helpers/gatehouse.js'
+import { send } from './helpers/client.js'
+import { startEchoUpstream } from './helpers/upstream.js'
+
+const route = (host: string, to: string, extra = '') => `
+  - from: http://${host}
+    to: ${to}
+    allow_public_unauthenticated_access: true${extra}
+`
+
+const get = (port: number, host: string, urlPath = '/') => send(port, { host, path: urlPath })
+
+async function waitFor(check: () => Promise<boolean>, limitMs: number): Promise<number> {
+  const started = Date.now()
+  while (Date.now() - started < limitMs) {
+    if (await check()) return Date.now() - started
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return Infinity
+}
+
+function captureLogs() {
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+  return { lines, logger }
+}
+
+t.test('a good edit applies within 2 s; a bad edit is logged and the old config stays', async (t) => {
+  const upstream = await startEchoUpstream()
+  const dir = writeConfigDir({
+    config: 'address: 127.0.0.1:0\n',
+    files: { 'policies/apps.yaml': `routes:${route('one.test', upstream.origin)}` },
+  })
+  const { lines, logger } = captureLogs()
+  const served = await serve(dir.configFile, { logger })
+  t.teardown(async () => {
+    await served.close()
+    await upstream.close()
+    dir.cleanup()
+  })
+  const port = (served.app.server.address() as AddressInfo).port
+
+  t.equal((await get(port, 'one.test')).status, 200)
+  t.equal((await get(port, 'two.test')).status, 404)
+
+  writeFileSync(path.join(dir.dir, 'policies/apps.yaml'), `routes:${route('one.test', upstream.origin)}${route('two.test', upstream.origin)}`)
+  const elapsed = await waitFor(async () => (await get(port, 'two.test')).status === 200, 2000)
+  t.ok(elapsed < 2000, `new route served after ${elapsed} ms`)
+
+  // A new policies file is picked up too.
+  writeFileSync(path.join(dir.dir, 'policies/more.yaml'), `routes:${route('three.test', upstream.origin)}`)
+  t.ok((await waitFor(async () => (await get(port, 'three.test')).status === 200, 2000)) < 2000, 'new file picked up')
+
+  // A bad edit: unknown key. The running config must stay, and the error be logged.
+  writeFileSync(path.join(dir.dir, 'policies/apps.yaml'), `routes:${route('one.test', upstream.origin, '\n    tiemout: 5s')}`)
+  const logged = await waitFor(async () => lines.some((l) => l.msg === 'new configuration rejected; the running configuration stays in effect'), 2000)
+  t.ok(logged < 2000, 'rejection logged')
+  const rejection = lines.find((l) => l.msg === 'new configuration rejected; the running configuration stays in effect')!
+  t.match(String((rejection.issues as string[])[0]), /policies\/apps\.yaml:\d+:\d+ routes\[0\]\.tiemout: unknown key \(did you mean "timeout"\?\)/)
+  t.equal((await get(port, 'one.test')).status, 200, 'old route still served')
+  t.equal((await get(port, 'two.test')).status, 200, 'old route still served')
+
+  // A YAML syntax error in config.yaml is refused the same way.
+  writeFileSync(dir.configFile, 'address: [unclosed\n')
+  t.ok((await waitFor(async () => lines.filter((l) => l.msg?.toString().startsWith('new configuration rejected')).length >= 2, 2000)) < 2000)
+  t.equal((await get(port, 'one.test')).status, 200)
+})
+
+t.test('requests in flight finish when a reload removes their route', async (t) => {
+  const slow = await startEchoUpstream({
+    handler: (_req, res) => setTimeout(() => res.end('slow done'), 800),
+  })
+  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': `routes:${route('slow.test', slow.origin)}` } })
+  const served = await serve(dir.configFile, { logger: pino({ level: 'silent' }), watch: false })
+  t.teardown(async () => {
+    await served.close()
+    await slow.close()
+    dir.cleanup()
+  })
+  const port = (served.app.server.address() as AddressInfo).port
+  const inFlight = get(port, 'slow.test')
+  await new Promise((r) => setTimeout(r, 200))
+  writeFileSync(path.join(dir.dir, 'policies/a.yaml'), 'routes: []\n')
+  t.equal(await served.reload(), true)
+  t.equal((await get(port, 'slow.test')).status, 404, 'route is gone for new requests')
+  const res = await inFlight
+  t.equal(res.status, 200)
+  t.equal(res.body, 'slow done', 'the request in flight completed on the old config')
+})
+
+t.test('SIGHUP reloads', async (t) => {
+  const upstream = await startEchoUpstream()
+  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } })
+  const { lines, logger } = captureLogs()
+  const served = await serve(dir.configFile, { logger, watch: false })
+  t.teardown(async () => {
+    await served.close()
+    await upstream.close()
+    dir.cleanup()
+  })
+  const port = (served.app.server.address() as AddressInfo).port
+  writeFileSync(path.join(dir.dir, 'policies/a.yaml'), `routes:${route('hup.test', upstream.origin)}`)
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal((await get(port, 'hup.test')).status, 404, 'not watching: nothing changes yet')
+  process.kill(process.pid, 'SIGHUP')
+  t.ok((await waitFor(async () => (await get(port, 'hup.test')).status === 200, 2000)) < 2000)
+  t.ok(lines.some((l) => l.msg === 'configuration reloaded'))
+})
+
+t.test('a setting that needs a restart is reported, the rest applies', async (t) => {
+  const upstream = await startEchoUpstream()
+  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } })
+  const { lines, logger } = captureLogs()
+  const served = await serve(dir.configFile, { logger, watch: false })
+  t.teardown(async () => {
+    await served.close()
+    await upstream.close()
+    dir.cleanup()
+  })
+  const port = (served.app.server.address() as AddressInfo).port
+  writeFileSync(dir.configFile, 'address: 127.0.0.1:1\nlog_level: warn\n')
+  writeFileSync(path.join(dir.dir, 'policies/a.yaml'), `routes:${route('x.test', upstream.origin)}`)
+  t.equal(await served.reload(), true)
+  t.equal((await get(port, 'x.test')).status, 200)
+  t.same(lines.find((l) => (l.msg as string).includes('only after a restart'))?.settings, ['address'])
+  t.equal(served.app.log.level, 'warn', 'log level applies live')
+})
+
+t.test('SIGTERM drains requests in flight, then the process exits 0', async (t) => {
+  const slow = await startEchoUpstream({ handler: (_req, res) => setTimeout(() => res.end('drained'), 1000) })
+  const dir = writeConfigDir({
+    config: 'address: 127.0.0.1:0\nshutdown_timeout: 5s\n',
+    files: { 'policies/a.yaml': `routes:${route('slow.test', slow.origin)}` },
+  })
+  t.teardown(async () => {
+    await slow.close()
+    dir.cleanup()
+  })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', dir.configFile], {
+    cwd: path.resolve(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (c) => (output += c))
+  child.stderr.on('data', (c) => (output += c))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const started = await waitFor(async () => /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.test(output), 15_000)
+  t.ok(started < 15_000, 'server started')
+  const port = Number(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1])
+
+  const inFlight = get(port, 'slow.test')
+  await new Promise((r) => setTimeout(r, 300))
+  child.kill('SIGTERM')
+  const res = await inFlight
+  t.equal(res.status, 200)
+  t.equal(res.body, 'drained')
+  t.equal(await exited, 0, 'exit code 0')
+  await t.rejects(get(port, 'slow.test'), 'no longer accepting connections')
+  t.match(output, /shutting down: draining requests in flight/)
+})
