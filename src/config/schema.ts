@@ -47,7 +47,8 @@ export function deref(node: unknown, ctx: ReadContext, path: string): unknown {
     }
     return undefined
   }
-  return node.resolve(ctx.doc)
+  // The yaml parser leaves an alias without an anchor for the reader to find.
+  return node.resolve(ctx.doc) ?? report(ctx, node, path, `alias *${node.source} has no anchor &${node.source} before it`)
 }
 
 function describeNode(node: unknown): string {

@@ -1,26 +1,19 @@
-// Route lookup by host, then path. Cost depends on the host's label count and on the
-// number of distinct prefix lengths, never on the number of routes.
+// Route lookup by host, then path. Cost depends on the host's label count and the
+// path's branching depth in the prefix tree, never on the number of routes.
 
+import { PrefixTree } from './prefix-tree.js'
 import type { Route } from './route.js'
 
 class HostRoutes {
   private readonly exact = new Map<string, Route>()
   private readonly regexes: Route[] = []
-  private readonly prefixes = new Map<string, Route>()
-  /** Distinct prefix lengths, longest first: the longest matching prefix wins. */
-  private prefixLengths: number[] = []
+  private readonly prefixes = new PrefixTree<Route>()
 
   add(route: Route): void {
     const { match } = route
     if (match.kind === 'path') this.exact.set(match.value, route)
     else if (match.kind === 'regex') this.regexes.push(route)
-    else {
-      this.prefixes.set(match.value, route)
-      if (!this.prefixLengths.includes(match.value.length)) {
-        this.prefixLengths.push(match.value.length)
-        this.prefixLengths.sort((a, b) => b - a)
-      }
-    }
+    else this.prefixes.set(match.value, route)
   }
 
   /** Exact path first, then regexes in the order written, then the longest prefix. */
@@ -30,12 +23,7 @@ class HostRoutes {
     for (const route of this.regexes) {
       if (route.match.kind === 'regex' && route.match.re.matches(path)) return route
     }
-    for (const length of this.prefixLengths) {
-      if (length > path.length) continue
-      const route = this.prefixes.get(length === path.length ? path : path.slice(0, length))
-      if (route) return route
-    }
-    return undefined
+    return this.prefixes.longest(path)
   }
 }
 
