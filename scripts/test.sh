@@ -3,10 +3,6 @@
 # Extra arguments go to tap (for example: npm test -- test/routes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
-
+bash scripts/ensure-deps.sh
 npx tsc --noEmit -p .
 npx tap "$@"
