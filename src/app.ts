@@ -11,7 +11,8 @@ import type { ErrorCode } from './errors.js'
 import { registerProbes } from './ops/probes.js'
 import { forward } from './proxy/forward.js'
 import { renderError, wantsHtml } from './proxy/pages.js'
-import { resolveRequest } from './proxy/resolve.js'
+import { resolveRoute, type Refusal } from './proxy/resolve.js'
+import { normalizeTarget } from './routes/normalize.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { UpstreamPools } from './proxy/upstreams.js'
 import { handleUpgrade } from './proxy/websocket.js'
@@ -43,6 +44,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  *  CONNECT would turn the proxy into a tunnel to anywhere. */
 const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 
+const REFUSED_TARGET = Symbol('gatehouse.refusedTarget')
+type RefusedTarget = IncomingMessage & { [REFUSED_TARGET]?: Refusal }
+
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const pools = new UpstreamPools()
   let runtime = buildRuntime(config, pools)
@@ -65,6 +69,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { maxParamLength: 16_384 },
+    // Normalise once, before fastify's router, so Gatehouse's own endpoints, the route
+    // table and the upstream all see the same path. A target that cannot be normalised
+    // is parked on '/' with its refusal attached, for the catch-all handler to answer.
+    rewriteUrl(req) {
+      const normalized = normalizeTarget(req.url ?? '')
+      if (normalized.ok) return normalized.path + normalized.query
+      ;(req as RefusedTarget)[REFUSED_TARGET] = normalized
+      return '/'
+    },
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
   }
   const app = Fastify(serverOptions) as unknown as FastifyInstance
@@ -103,12 +116,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         request.log.info({ method: req.method, host: req.headers.host, path: req.url!.split('?', 1)[0], status: reply.raw.statusCode, ms: Math.round(performance.now() - started) }, 'request')
       })
     }
+    const refused = (req as RefusedTarget)[REFUSED_TARGET]
+    if (refused) return sendPage(reply, refused.code, refused.detail)
     if (REFUSED_METHODS.has(req.method!)) return sendPage(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
     const current = runtime
-    const resolution = resolveRequest(current.table, req.headers, req.url!)
+    const url = req.url!
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const resolution = resolveRoute(current.table, req.headers, path)
     if (!resolution.ok) return sendPage(reply, resolution.code, resolution.detail)
     reply.hijack()
-    forward(current, resolution.route, req, reply.raw, resolution.path, resolution.query, request.id, request.log)
+    forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log)
   })
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
