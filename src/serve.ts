@@ -37,7 +37,14 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
   let current = initial
   const demo: Server | undefined = initial.demo ? await startDemoUpstream(initial.demo.upstream) : undefined
   const app = await buildApp(initial, { logger: options.logger })
-  await app.listen({ host: initial.address.host, port: initial.address.port })
+  try {
+    await app.listen({ host: initial.address.host, port: initial.address.port })
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (the demo upstream would).
+    await app.close()
+    demo?.close()
+    throw err
+  }
   if (demo) app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}` }, 'DEMO upstream running: for trying Gatehouse out only')
 
   let watcher: ConfigWatcher | undefined
