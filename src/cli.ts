@@ -36,11 +36,18 @@ function keys(): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-  })
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    })
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}`)
+    return 2
+  }
+  const { positionals, values } = parsed
   const [command] = positionals
   const configPath = values.config ?? 'config.yaml'
   if (values.help || command === undefined) {

@@ -45,6 +45,12 @@ async function readBounded(file: SourceFile, issues: ConfigIssue[]): Promise<str
   }
 }
 
+/** Our wording for the parser's problems where its own speaks of its API. */
+const LIBRARY_MESSAGES: Partial<Record<string, string>> = {
+  DUPLICATE_KEY: 'duplicate key (each key may appear once)',
+  MULTIPLE_DOCS: 'holds more than one YAML document (---); use one document per file',
+}
+
 /** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
 export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: LoadOptions['env'], issues: ConfigIssue[]): T | undefined {
   const lines = new LineCounter()
@@ -52,8 +58,13 @@ export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: 
   const problems = [...doc.errors, ...doc.warnings]
   for (const problem of problems) {
     const { line, col } = lines.linePos(problem.pos[0])
-    const message = problem.code === 'DUPLICATE_KEY' ? 'duplicate key (each key may appear once)' : problem.message.split('\n')[0]
+    const message = LIBRARY_MESSAGES[problem.code] ?? problem.message.split('\n')[0]
     issues.push({ file, line, col, path: '', message })
+  }
+  // A `%YAML 1.1` directive would bring back yes/no/on/off booleans and sexagesimal numbers.
+  if (doc.directives?.yaml.explicit && doc.directives.yaml.version !== '1.2') {
+    issues.push({ file, line: 1, col: 1, path: '', message: `YAML ${doc.directives.yaml.version} is not accepted; Gatehouse reads YAML 1.2 (remove the %YAML directive)` })
+    return undefined
   }
   if (problems.length > 0) return undefined
   const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0 }
@@ -74,7 +85,7 @@ function fallbackPoliciesDir(text: string, file: string, env: LoadOptions['env']
   return str().read(pair.value, ctx, 'policies_dir') ?? null
 }
 
-async function listPolicyFiles(dir: string, issues: ConfigIssue[], configFile: SourceFile): Promise<SourceFile[]> {
+async function listPolicyFiles(dir: string, explicit: boolean, issues: ConfigIssue[], configFile: SourceFile): Promise<SourceFile[]> {
   try {
     const names = (await readdir(dir)).filter(isRoutesFile).sort()
     // With policies_dir: . config.yaml sits among the route files; it is not one of them.
@@ -84,7 +95,9 @@ async function listPolicyFiles(dir: string, issues: ConfigIssue[], configFile: S
       .map((full) => ({ path: full, display: displayName(full) }))
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return []
+    // The default folder may be absent; one the operator named must exist (a typo there
+    // would otherwise silently drop every route).
+    if (code === 'ENOENT' && !explicit) return []
     issues.push({ file: configFile.display, line: 1, col: 1, path: 'policies_dir', message: `cannot be listed: ${code ?? (err as Error).message}` })
     return []
   }
@@ -101,7 +114,7 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   const dirSetting = spec ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
   const policiesDir = path.resolve(baseDir, dirSetting ?? 'policies')
   const routes = [...(spec?.routes ?? [])]
-  for (const file of dirSetting === null ? [] : await listPolicyFiles(policiesDir, issues, configFile)) {
+  for (const file of dirSetting === null ? [] : await listPolicyFiles(policiesDir, dirSetting !== undefined, issues, configFile)) {
     const policyText = await readBounded(file, issues)
     if (policyText === undefined) continue
     const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues)

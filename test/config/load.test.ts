@@ -6,7 +6,8 @@ import { loadConfig } from '../../src/config/load.js'
 import { ConfigError, formatIssue } from '../../src/errors.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
 
-type Test = typeof t
+/** The part of a tap test the helpers need. */
+interface Test { teardown(fn: () => void): void; fail(message: string): boolean }
 
 /** A config folder removed when the test ends. */
 function folder(tt: Test, files: ConfigFiles) {
@@ -293,4 +294,23 @@ t.test('a file of exactly 1 MiB is accepted', async (t) => {
   t.equal(Buffer.byteLength(text), 1024 * 1024)
   const { config } = await load(t, { config: text })
   t.equal(config.routes.length, 1)
+})
+
+t.test('a few anchors and aliases are fine, and a leading --- is allowed', async (t) => {
+  const { config } = await load(t, {
+    config: [
+      '---',
+      'routes:',
+      '  - from: http://a.example.com',
+      '    to: &pool ["http://10.0.0.1:80,2", http://10.0.0.2:80]',
+      '    set_request_headers: &headers { X-Team: blue }',
+      '  - from: http://b.example.com',
+      '    to: *pool',
+      '    set_request_headers: *headers',
+      '',
+    ].join('\n'),
+  })
+  t.equal(config.routes.length, 2)
+  t.strictSame(config.routes[1].upstreams.map((u) => [u.origin, u.weight]), [['http://10.0.0.1', 2], ['http://10.0.0.2', 1]])
+  t.strictSame(config.routes[1].setRequestHeaders, [['x-team', 'blue']])
 })

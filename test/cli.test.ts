@@ -1,0 +1,180 @@
+// The gatehouse command line, run as an operator would: a separate node process.
+
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { writeConfigDir } from './helpers/gatehouse.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Runs `node --import tsx src/cli.ts ...args` from the project folder. */
+function gatehouse(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+/** How the CLI, running in ROOT, names a file. */
+function shown(file: string): string {
+  const rel = path.relative(ROOT, file)
+  return rel && !rel.startsWith('..') ? rel : file
+}
+
+t.test('check accepts the shipped config.yaml', async (t) => {
+  const run = await gatehouse(['check', '--config', 'config.yaml'])
+  t.equal(run.code, 0, run.stderr)
+  t.match(run.stdout, /^config\.yaml: OK \(\d+ routes?\)\n$/)
+  t.equal(run.stderr, '')
+})
+
+t.test('check reads ./config.yaml when --config is not given, and accepts -c', async (t) => {
+  const [plain, short] = await Promise.all([gatehouse(['check']), gatehouse(['check', '-c', path.join(ROOT, 'config.yaml')])])
+  t.equal(plain.code, 0, plain.stderr)
+  t.match(plain.stdout, /^config\.yaml: OK \(\d+ routes?\)\n$/)
+  t.equal(short.code, 0, short.stderr)
+  t.equal(short.stdout, plain.stdout.replace(/^config\.yaml/, path.join(ROOT, 'config.yaml')))
+})
+
+t.test('check counts the routes of config.yaml and policies/*.yaml', async (t) => {
+  const dir = writeConfigDir({
+    config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n',
+    files: { 'policies/b.yaml': 'routes:\n  - from: http://b.example.com\n    to: ${UPSTREAM}\n' },
+  })
+  t.teardown(dir.cleanup)
+  const run = await gatehouse(['check', '--config', dir.configFile], { UPSTREAM: 'http://127.0.0.1:9001' })
+  t.equal(run.code, 0, run.stderr)
+  t.equal(run.stdout, `${dir.configFile}: OK (2 routes)\n`)
+
+  const one = writeConfigDir({ config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n' })
+  t.teardown(one.cleanup)
+  const single = await gatehouse(['check', '--config', one.configFile])
+  t.equal(single.stdout, `${one.configFile}: OK (1 route)\n`)
+})
+
+t.test('check lists every error as file:line:col on stderr and exits 1', async (t) => {
+  const dir = writeConfigDir({
+    config: 'log_level: loud\nroutes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    tiemout: 5s\n',
+    files: {
+      'policies/kasm.yaml': [
+        'routes:',
+        '  - from: https://kasm.example.com',
+        '    to: https://10.0.0.5:8443',
+        '  - from: https://kasm-admin.example.com/admin',
+        '    to: https://admin:pw@10.0.0.5:8443',
+        '    allow_websockets: yes',
+        '',
+      ].join('\n'),
+      'policies/other.yaml': 'routes:\n  - to: ${MISSING_UPSTREAM}\n',
+    },
+  })
+  t.teardown(dir.cleanup)
+  const run = await gatehouse(['check', '--config', dir.configFile])
+  t.equal(run.code, 1)
+  t.equal(run.stdout, '')
+  const config = shown(dir.configFile)
+  const kasm = shown(path.join(dir.dir, 'policies/kasm.yaml'))
+  const other = shown(path.join(dir.dir, 'policies/other.yaml'))
+  t.strictSame(run.stderr.split('\n'), [
+    `${config}:1:12 log_level: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"`,
+    `${config}:5:5 routes[0].tiemout: unknown key (did you mean "timeout"?)`,
+    `${kasm}:4:11 routes[1].from: must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://kasm-admin.example.com/admin"`,
+    `${kasm}:5:9 routes[1].to: must not contain user info (use set_request_headers for credentials)`,
+    `${kasm}:6:23 routes[1].allow_websockets: must be true or false; "yes" is a string in YAML 1.2 (write true or false)`,
+    `${other}:2:9 routes[0].to: environment variable MISSING_UPSTREAM is not set`,
+    `${other}:2:5 routes[0]: missing required key "from"`,
+    '7 errors',
+    '',
+  ])
+})
+
+t.test('check names a single error in the singular', async (t) => {
+  const dir = writeConfigDir({ config: 'adress: 127.0.0.1:1\n' })
+  t.teardown(dir.cleanup)
+  const run = await gatehouse(['check', '--config', dir.configFile])
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `${shown(dir.configFile)}:1:1 adress: unknown key (did you mean "address"?)\n1 error\n`)
+})
+
+t.test('check reports cross-route problems (duplicates) with both locations', async (t) => {
+  const dir = writeConfigDir({
+    config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n',
+    files: { 'policies/copy.yaml': '# same again\nroutes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9001\n' },
+  })
+  t.teardown(dir.cleanup)
+  const run = await gatehouse(['check', '--config', dir.configFile])
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `${shown(path.join(dir.dir, 'policies/copy.yaml'))}:3:5 routes[0]: duplicate route: ${shown(dir.configFile)}:2:5 already routes a.example.com with prefix /\n1 error\n`)
+})
+
+t.test('check on a missing file exits 1 with the reason', async (t) => {
+  const run = await gatehouse(['check', '--config', 'does-not-exist.yaml'])
+  t.equal(run.code, 1)
+  t.equal(run.stdout, '')
+  t.equal(run.stderr, 'does-not-exist.yaml:1:1 cannot be read: ENOENT\n1 error\n')
+})
+
+t.test('keys prints a 32-byte base64 secret and an ES256 private key', async (t) => {
+  const [first, second] = await Promise.all([gatehouse(['keys']), gatehouse(['keys'])])
+  t.equal(first.code, 0, first.stderr)
+  t.equal(first.stderr, '')
+  const lines = first.stdout.split('\n')
+  const secretLine = lines.find((line) => /^[A-Za-z0-9+/]+=*$/.test(line) && !line.startsWith('-'))
+  t.ok(secretLine, 'a base64 line is printed')
+  const secret = Buffer.from(secretLine ?? '', 'base64')
+  t.equal(secret.length, 32)
+  t.equal(secret.toString('base64'), secretLine, 'canonical base64')
+
+  const pem = /-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n/.exec(first.stdout)?.[0]
+  t.ok(pem, 'a PKCS#8 PEM block is printed')
+  const key = createPrivateKey(pem ?? '')
+  t.equal(key.asymmetricKeyType, 'ec')
+  t.equal(key.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'P-256')
+  const data = Buffer.from('gatehouse')
+  const signature = sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' })
+  t.equal(signature.length, 64, 'ES256 signatures are 64 bytes')
+  t.ok(verify('sha256', data, { key: createPublicKey(key), dsaEncoding: 'ieee-p1363' }, signature))
+
+  t.equal(second.code, 0)
+  t.not(second.stdout, first.stdout, 'every run makes fresh keys')
+})
+
+t.test('an unknown command exits 2 with the usage on stderr', async (t) => {
+  const run = await gatehouse(['frobnicate'])
+  t.equal(run.code, 2)
+  t.equal(run.stdout, '')
+  t.match(run.stderr, /^unknown command "frobnicate"\nusage: gatehouse <command>/)
+  t.match(run.stderr, /check\s+--config FILE/)
+})
+
+t.test('an unknown option exits 2 with the usage on stderr', async (t) => {
+  const run = await gatehouse(['check', '--confg', 'x.yaml'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, /Unknown option '--confg'/)
+  t.match(run.stderr, /usage: gatehouse <command>/)
+})
+
+t.test('no command prints the usage and exits 2; --help exits 0', async (t) => {
+  const [none, help] = await Promise.all([gatehouse([]), gatehouse(['--help'])])
+  t.equal(none.code, 2)
+  t.match(none.stdout, /^usage: gatehouse <command> \[options\]/)
+  t.equal(help.code, 0)
+  t.equal(help.stdout, none.stdout)
+})
