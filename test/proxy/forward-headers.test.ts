@@ -273,7 +273,10 @@ t.test('hop-by-hop request headers never reach the upstream', async (t) => {
   t.equal(u.received.length, 2)
   const posted = u.received[1]
   t.equal(posted.body, 'hello world', 'the chunked body arrived intact')
-  t.same(rawValues(posted.rawHeaders, 'transfer-encoding'), ['chunked'], 'one Transfer-Encoding, written by the proxy for its own framing')
+  // undici frames the body itself: chunked while it streams, or a Content-Length when the
+  // whole (small) body was already read. Either way exactly one framing header.
+  const framing = [...rawValues(posted.rawHeaders, 'transfer-encoding').map((v) => `te:${v}`), ...rawValues(posted.rawHeaders, 'content-length').map((v) => `cl:${v}`)]
+  t.ok(framing.length === 1 && (framing[0] === 'te:chunked' || framing[0] === 'cl:11'), `one framing header, set by the proxy (${framing.join(' ')})`)
   for (const name of ['keep-alive', 'te', 'proxy-authorization', 'proxy-connection', 'upgrade', 'trailer', 'x-secret']) {
     t.equal(posted.headers[name], undefined, `${name} did not reach the upstream (POST)`)
   }
