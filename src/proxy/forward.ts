@@ -57,10 +57,9 @@ export function forward(
       body: hasBody ? req : null,
       headersTimeout: route.timeoutMs,
       bodyTimeout: route.idleTimeoutMs,
-      // undici takes the TLS server name from the Host header it sends before the pool's
-      // connect options, so tls_server_name must be given per request to win over
-      // preserve_host_header, host_rewrite or a host name in `to`. (Supported, not typed.)
-      ...(route.tls.serverName ? ({ servername: route.tls.serverName } as object) : {}),
+      // Per request, because undici prefers the Host header it sends over the pool's
+      // connect options. (Supported by undici, missing from its types.)
+      ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
     },
     ({ statusCode, headers: upstreamHeaders }) => {
       res.writeHead(statusCode, clientResponseHeaders(upstreamHeaders, route, requestId))

@@ -2,6 +2,7 @@
 // origin with the same TLS settings, and kept across config reloads so a reload never
 // drops a warm pool or a request in flight.
 
+import { isIP } from 'node:net'
 import { Pool } from 'undici'
 import type { UpstreamTarget } from '../config/spec.js'
 import type { Route, UpstreamTls } from '../routes/route.js'
@@ -14,6 +15,10 @@ const KEEP_ALIVE_MS = 4_000
 export interface Upstream {
   readonly target: UpstreamTarget
   readonly pool: Pool
+  /** The name the upstream's certificate must carry (and SNI): tls_server_name, else the
+   *  host in `to`. Fixed here because undici and node:https would otherwise take the
+   *  Host header, which preserve_host_header and host_rewrite set to something else. */
+  readonly servername: string | undefined
 }
 
 /** Smooth weighted round robin (as nginx does): weights 5,1,1 give a,a,b,a,c,a,a. */
@@ -39,6 +44,11 @@ export class RouteUpstreams {
   }
 }
 
+function tlsServerName(target: UpstreamTarget, tls: UpstreamTls): string | undefined {
+  if (target.protocol !== 'https:') return undefined
+  return tls.serverName ?? (isIP(target.hostname) ? undefined : target.hostname)
+}
+
 function poolKey(target: UpstreamTarget, tls: UpstreamTls): string {
   if (target.protocol === 'http:') return target.origin
   return `${target.origin}|${tls.skipVerify ? 'insecure' : 'verify'}|${tls.serverName ?? ''}|${tls.caFile ?? ''}|${tls.ca?.length ?? 0}`
@@ -58,7 +68,7 @@ export class UpstreamPools {
         let pool = next.get(key) ?? this.pools.get(key)
         if (!pool) pool = createPool(target, route.tls)
         next.set(key, pool)
-        return { target, pool }
+        return { target, pool, servername: tlsServerName(target, route.tls) }
       })
       byRoute.set(route, new RouteUpstreams(members))
     }
