@@ -134,14 +134,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       socket.destroy()
       return
     }
+    // Tracked from the start, not only once tunnelled, so shutdown also cuts handshakes
+    // still waiting for their upstream (which would otherwise open a tunnel after it).
+    tunnels.add(socket)
+    socket.once('close', () => tunnels.delete(socket))
     handleUpgrade({ runtime: () => runtime, requestId: requestIdFor, log: app.log, tunnels }, req, socket, head)
   })
 
   app.addHook('preClose', async () => {
     closing = true
+    // fastify runs server.close() after preClose and before onClose, and it waits for
+    // every socket, upgraded ones included: open tunnels are cut here, or close hangs.
+    for (const socket of tunnels) socket.destroy()
   })
   app.addHook('onClose', async () => {
-    for (const socket of tunnels) socket.destroy()
     await pools.close()
   })
   return app

@@ -54,8 +54,9 @@ const fromUrl = refine(str({ expects: 'a URL such as https://app.example.com' })
   const scheme = m[1].toLowerCase() as 'http' | 'https'
   const port = m[4] === undefined ? undefined : Number(m[4])
   if (port !== undefined && (port < 1 || port > 65535)) return { error: `has an invalid port ${m[4]}` }
-  const defaultPort = scheme === 'https' ? 443 : 80
-  return { value: { scheme, hostname, port: port === defaultPort ? undefined : port } }
+  // Requests are matched with ports 80 and 443 both counted as "no port" (a proxy in front
+  // may terminate TLS), so routes must count them the same way or they could never match.
+  return { value: { scheme, hostname, port: port === 80 || port === 443 ? undefined : port } }
 })
 
 export interface UpstreamTarget {

@@ -34,8 +34,16 @@ function headBlock(status: number, headers: Record<string, string | string[] | n
 export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   // A socket error must never become an uncaught exception that takes the proxy down.
   socket.on('error', () => socket.destroy())
+  // The HTTP server keeps sockets half-open (allowHalfOpen), and nobody reads a socket
+  // that was refused: once our side has finished (a refusal, a relayed answer, an ended
+  // tunnel) the socket is closed outright, or a client that sends more bytes or never
+  // closes would hold it, and app.close(), forever.
+  socket.once('finish', () => socket.destroy())
   const requestId = deps.requestId(req)
-  const refuse = (code: ErrorCode, detail?: string) => writeSocketError(socket, code, requestId, detail)
+  const refuse = (code: ErrorCode, detail?: string) => {
+    socket.resume() // discard what the client sends meanwhile
+    writeSocketError(socket, code, requestId, detail)
+  }
 
   // h2c and other protocols would turn the connection into something we no longer
   // parse or authorise; only websockets are tunnelled.
@@ -61,7 +69,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     agent: false,
     timeout: route.timeoutMs,
     rejectUnauthorized: !route.tls.skipVerify,
-    servername: route.tls.serverName,
+    servername: upstream.servername,
     ca: route.tls.ca,
   })
   let answered = false
@@ -85,6 +93,10 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     delete relayed['content-length']
     relayed.connection = 'close'
     socket.write(headBlock(response.statusCode ?? 502, relayed))
+    socket.resume() // no tunnel: what the client sends now is discarded, never forwarded
+    // A client that leaves mid-answer ends the upstream request too (a streamed answer
+    // would otherwise keep the upstream connection open, paused, indefinitely).
+    socket.once('close', () => outgoing.destroy())
     response.pipe(socket)
     response.on('error', () => socket.destroy())
   })
