@@ -31,6 +31,7 @@ routes:
   - { name: a, from: https://a.test, to: ${TO} }
   - { name: a-8080, from: http://a.test:8080, to: ${TO} }
   - { name: a-http-80, from: http://a.test:80, prefix: /explicit-default-port, to: ${TO} }
+  - { name: a-http-443, from: http://a.test:443, prefix: /cross-default-port, to: ${TO} }
   - { name: upper, from: HTTP://UPPER.Test, to: ${TO} }
   - { name: dotted, from: http://dotted.test., to: ${TO} }
   - { name: wild, from: https://*.example.com, to: ${TO} }
@@ -55,6 +56,8 @@ routes:
     ['a.test.:443', '/', 'a', 'trailing dot with default port'],
     ['a.test:80', '/explicit-default-port/x', 'a-http-80', 'from with :80 written out is the host without a port'],
     ['a.test', '/explicit-default-port', 'a-http-80', 'from with :80 written out, no port in Host'],
+    ['a.test', '/cross-default-port', 'a-http-443', 'http with :443 written out also counts as no port (it must stay reachable)'],
+    ['a.test:80', '/cross-default-port', 'a-http-443', 'either default port reaches it'],
     ['a.test:8080', '/', 'a-8080', 'non-default port selects the port-specific host'],
     ['A.Test.:8080', '/', 'a-8080', 'port with case and trailing dot'],
     ['a.test:8081', '/', undefined, 'unknown port'],
