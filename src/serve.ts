@@ -45,7 +45,10 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     demo?.close()
     throw err
   }
-  if (demo) app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}` }, 'DEMO upstream running: for trying Gatehouse out only')
+  if (demo) {
+    const open = initial.routes.map((r) => `${r.origin.scheme}://${r.hostKey}${r.match.kind === 'regex' ? '' : r.match.value}`)
+    app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}`, open }, 'DEMO upstream running (for trying Gatehouse out only); open one of these routes')
+  }
 
   let watcher: ConfigWatcher | undefined
   const rewatch = () => {
