@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { ConfigError, type ConfigIssue } from '../errors.js'
+import { legacyConflict } from '../policy/index.js'
+import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
 import { compileRoute, routeIdentity, type Route } from '../routes/route.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, ListenAddress, RouteSpec } from './spec.js'
@@ -23,6 +25,8 @@ export interface Config {
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
   readonly routes: readonly Route[]
+  /** Fields of the one log line written per policy decision; empty turns it off. */
+  readonly authorizeLogFields: readonly AuthorizeLogField[]
   readonly demo: { readonly upstream: ListenAddress } | undefined
 }
 
@@ -63,6 +67,11 @@ export function compileConfig(input: CompileInput): Config {
   const seen = new Map<string, Route>()
   for (const { value, at } of input.routes) {
     const routeIssue = (message: string) => issues.push({ ...at, message })
+    const conflict = legacyConflict(value)
+    if (conflict) {
+      routeIssue(conflict)
+      continue
+    }
     if (value.prefix_rewrite !== undefined && value.regex !== undefined) {
       routeIssue('prefix_rewrite needs a prefix or path matcher, not regex')
       continue
@@ -95,6 +104,7 @@ export function compileConfig(input: CompileInput): Config {
     logLevel: spec.log_level ?? 'info',
     shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,
     routes: Object.freeze(routes),
+    authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),
     demo: spec.demo?.upstream ? Object.freeze({ upstream: spec.demo.upstream }) : undefined,
   })
 }

@@ -4,6 +4,7 @@
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import { parseDuration } from './duration.js'
+import { suggest } from '../suggest.js'
 
 /** Aliases are legal YAML, but each one re-reads a subtree: a bounded count stops
  *  "billion laughs" documents from expanding into gigabytes. */
@@ -242,31 +243,25 @@ export function dict<T>(value: Reader<T>, keyCheck?: (key: string) => string | u
   }
 }
 
-/** Any YAML value as plain data, for blocks another module validates (policies). */
-export function anyValue(): Reader<unknown> {
-  return {
-    expects: 'any value',
-    read(node, ctx, path) {
-      const walk = (n: unknown, p: string): unknown => {
-        const resolved = deref(n, ctx, p)
-        if (isMap(resolved)) {
-          const out: Record<string, unknown> = {}
-          for (const pair of resolved.items) {
-            const key = isScalar(pair.key) ? String(pair.key.value) : undefined
-            if (key === undefined) { report(ctx, pair.key, p, 'keys must be plain strings'); continue }
-            out[key] = walk(pair.value, `${p}.${key}`)
-          }
-          return out
-        }
-        if (isSeq(resolved)) return resolved.items.map((item, i) => walk(item, `${p}[${i}]`))
-        if (isScalar(resolved)) {
-          return typeof resolved.value === 'string' ? substituteEnv(resolved.value, ctx, resolved, p) : resolved.value
-        }
-        return null
-      }
-      return walk(node, path)
-    },
+/** A YAML subtree as plain data, for blocks another module validates (policies).
+ *  `onNode` learns which node each key path came from, to place that module's errors. */
+export function toPlain(node: unknown, ctx: ReadContext, path: string, onNode?: (path: string, node: unknown) => void): unknown {
+  const resolved = deref(node, ctx, path)
+  onNode?.(path, resolved)
+  if (isMap(resolved)) {
+    const out: Record<string, unknown> = {}
+    for (const pair of resolved.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : undefined
+      if (key === undefined) { report(ctx, pair.key, path, 'keys must be plain strings'); continue }
+      out[key] = toPlain(pair.value, ctx, `${path}.${key}`, onNode)
+    }
+    return out
   }
+  if (isSeq(resolved)) return resolved.items.map((item, i) => toPlain(item, ctx, `${path}[${i}]`, onNode))
+  if (isScalar(resolved)) {
+    return typeof resolved.value === 'string' ? substituteEnv(resolved.value, ctx, resolved, path) : resolved.value
+  }
+  return null
 }
 
 type Shape = Record<string, Reader<unknown>>
@@ -339,32 +334,6 @@ export function refine<T, U>(reader: Reader<T>, convert: (value: T) => { value: 
       return result.value
     },
   }
-}
-
-/** ` (did you mean "x"?)` when one candidate is within a small edit distance. */
-export function suggest(word: string, candidates: readonly string[]): string {
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) { best = candidate; bestDistance = d }
-  }
-  const limit = Math.max(1, Math.floor(word.length / 3))
-  return best !== undefined && bestDistance <= limit ? ` (did you mean "${best}"?)` : ''
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1))
-      diagonal = above
-    }
-  }
-  return row[b.length]
 }
 
 export interface Location { file: string; line: number; col: number; path: string }

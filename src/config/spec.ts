@@ -3,7 +3,9 @@
 
 import proxyaddr from 'proxy-addr'
 import { RE2JS } from 're2js'
-import { anyValue, bool, dict, duration, list, located, obj, oneOrList, refine, str } from './schema.js'
+import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
+import { policyReader } from './policy-reader.js'
+import { bool, dict, duration, list, located, obj, oneOrList, refine, str } from './schema.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -143,7 +145,7 @@ export const routeSpec = obj(
     tls_server_name: str(),
     tls_custom_ca_file: str(),
     pass_identity_headers: bool(),
-    policy: anyValue(),
+    policy: policyReader,
     allow_public_unauthenticated_access: bool(),
     allow_any_authenticated_user: bool(),
     allowed_users: list(str()),
@@ -176,6 +178,7 @@ export const configSpec = obj({
   policies_dir: str(),
   trusted_proxies: list(trustedProxy),
   log_level: str({ oneOf: LOG_LEVELS }),
+  authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
   shutdown_timeout: duration(),
   routes: locatedRoutes,
   demo: demoSpec,

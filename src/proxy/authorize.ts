@@ -1,12 +1,33 @@
-import type { Route } from '../routes/route.js'
+// Builds the policy engine's plain input from a request.
 
-export type Verdict = 'allow' | 'deny' | 'sign_in'
+import type { IncomingMessage } from 'node:http'
+import proxyaddr from 'proxy-addr'
+import type { Config } from '../config/compile.js'
+import type { PolicyInput, PreparedUser } from '../policy/index.js'
 
-/**
- * Until route policies are evaluated, only routes marked
- * allow_public_unauthenticated_access are served; every other route asks for a
- * sign-in. Deny by default: nothing is reachable unless the operator said so.
- */
-export function authorize(route: Route): Verdict {
-  return route.public ? 'allow' : 'sign_in'
+/** The client's address: the peer, unless the peer is a trusted proxy, in which case
+ *  the nearest address in X-Forwarded-For that is not itself trusted. */
+export function clientAddress(req: IncomingMessage, config: Config): string {
+  const peer = req.socket.remoteAddress ?? ''
+  const address = config.isTrustedProxy(peer) ? proxyaddr(req, (a) => config.isTrustedProxy(a)) : peer
+  // Node reports IPv4 clients of a dual-stack listener as ::ffff:a.b.c.d; policies
+  // name them as IPv4.
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+export function policyInput(req: IncomingMessage, config: Config, hostname: string, path: string, user: PreparedUser | undefined): PolicyInput {
+  const origin = req.headers.origin
+  const requestMethod = req.headers['access-control-request-method']
+  return {
+    request: {
+      method: req.method ?? 'GET',
+      path,
+      host: hostname,
+      sourceIp: clientAddress(req, config),
+      time: Date.now(),
+      origin,
+      accessControlRequestMethod: typeof requestMethod === 'string' ? requestMethod : undefined,
+    },
+    user,
+  }
 }

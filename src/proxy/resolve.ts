@@ -1,34 +1,50 @@
 // The steps every request takes before anything is forwarded, shared by ordinary
 // requests and websocket upgrades so the two can never be judged differently.
 
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
+import type { PreparedUser } from '../policy/index.js'
 import { parseHost } from '../routes/host.js'
 import { normalizeTarget } from '../routes/normalize.js'
 import type { Route } from '../routes/route.js'
-import type { RouteTable } from '../routes/table.js'
-import { authorize } from './authorize.js'
+import { logDecision } from '../ops/decision-log.js'
+import { policyInput } from './authorize.js'
+import type { Runtime } from './runtime.js'
 
 export type Refusal = { readonly ok: false; readonly code: ErrorCode; readonly detail?: string }
 export type RouteResolution = { readonly ok: true; readonly route: Route } | Refusal
 export type Resolution = { readonly ok: true; readonly route: Route; readonly path: string; readonly query: string } | Refusal
 
-/** Host, route and access decision for an already normalised path. */
-export function resolveRoute(table: RouteTable, headers: IncomingHttpHeaders, path: string): RouteResolution {
-  const host = parseHost(headers.host)
+export interface ResolveContext {
+  readonly runtime: Runtime
+  readonly requestId: string
+  readonly log: FastifyBaseLogger
+  readonly user: PreparedUser | undefined
+}
+
+/** Host, route and the route's policy decision for an already normalised path. */
+export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: string): RouteResolution {
+  const host = parseHost(req.headers.host)
   if (!host) return { ok: false, code: 'GH_ERR_BAD_HOST' }
+  const { config, table } = ctx.runtime
   const route = table.find(host.hostname, host.port, path)
   // No route means 404, never a default upstream: unknown hosts and paths go nowhere.
   if (!route) return { ok: false, code: 'GH_ERR_NO_ROUTE' }
-  const decision = authorize(route)
-  if (decision !== 'allow') return { ok: false, code: decision === 'sign_in' ? 'GH_ERR_UNAUTHENTICATED' : 'GH_ERR_FORBIDDEN' }
-  return { ok: true, route }
+  const input = policyInput(req, config, host.hostname, path, ctx.user)
+  const decision = route.policy.evaluate(input)
+  logDecision(ctx.log, config.authorizeLogFields, ctx.requestId, route, input, decision)
+  switch (decision.verdict) {
+    case 'allow': return { ok: true, route }
+    case 'sign_in': return { ok: false, code: 'GH_ERR_UNAUTHENTICATED' }
+    case 'deny': return { ok: false, code: 'GH_ERR_FORBIDDEN' }
+  }
 }
 
 /** Normalisation, then resolveRoute: for requests that bypass the HTTP router (upgrades). */
-export function resolveRequest(table: RouteTable, headers: IncomingHttpHeaders, target: string): Resolution {
-  const normalized = normalizeTarget(target)
+export function resolveRequest(ctx: ResolveContext, req: IncomingMessage): Resolution {
+  const normalized = normalizeTarget(req.url ?? '')
   if (!normalized.ok) return normalized
-  const resolved = resolveRoute(table, headers, normalized.path)
+  const resolved = resolveRoute(ctx, req, normalized.path)
   return resolved.ok ? { ok: true, route: resolved.route, path: normalized.path, query: normalized.query } : resolved
 }

@@ -3,6 +3,7 @@
 
 import type { RE2JS } from 're2js'
 import type { Location } from '../config/schema.js'
+import { legacyRules, Policy } from '../policy/index.js'
 import type { RouteOrigin, RouteSpec, UpstreamTarget } from '../config/spec.js'
 
 export const DEFAULT_TIMEOUT_MS = 30_000
@@ -45,9 +46,8 @@ export interface Route {
   readonly allowWebsockets: boolean
   readonly tls: UpstreamTls
   readonly passIdentityHeaders: boolean
-  /** Placeholder access model until the policy engine: public routes are served,
-   *  everything else answers 401, so nothing is ever open by default. */
-  readonly public: boolean
+  /** The route's policy plus its legacy allow fields, compiled once. */
+  readonly policy: Policy
 }
 
 function describeMatch(match: PathMatch): string {
@@ -85,7 +85,7 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     allowWebsockets: spec.allow_websockets ?? false,
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? false, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? false,
-    public: spec.allow_public_unauthenticated_access ?? false,
+    policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path}.allowed_*`)]),
   }
   return Object.freeze(route)
 }

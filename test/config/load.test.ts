@@ -76,7 +76,7 @@ t.test('route defaults', async (t) => {
   t.equal(r.websocketIdleTimeoutMs, 0)
   t.equal(r.allowWebsockets, false)
   t.equal(r.passIdentityHeaders, false)
-  t.equal(r.public, false, 'routes are never public by default')
+  t.equal(r.policy.rules.length, 0, 'no policy: nothing is allowed by default')
   t.strictSame(r.match, { kind: 'prefix', value: '/' })
   t.strictSame(r.hostHeader, { kind: 'upstream' })
   t.strictSame(r.tls, { skipVerify: false, serverName: undefined, ca: undefined, caFile: undefined })

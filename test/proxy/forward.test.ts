@@ -6,56 +6,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { startGatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
-import { startEchoUpstream, type EchoUpstream, type Handler } from '../helpers/upstream.js'
-
-interface Reply {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: Buffer
-  text: string
-}
-
-/** One request on a fresh connection (no agent), so nothing is shared between tests. */
-function send(port: number, options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Reply> {
-  // Node's client sends no Content-Length for a DELETE body on its own; always declare it.
-  const headers = options.body === undefined ? options.headers : { 'content-length': String(Buffer.byteLength(options.body)), ...options.headers }
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const body = Buffer.concat(chunks)
-        resolve({ status: res.statusCode!, headers: res.headers, body, text: body.toString('utf8') })
-      })
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(options.body)
-  })
-}
+import { readReply, request, type Reply } from '../helpers/client.js'
+import { gatehouse, publicRoute } from '../helpers/gatehouse.js'
+import { upstream, type EchoUpstream } from '../helpers/upstream.js'
 
 const json = (reply: Reply) => JSON.parse(reply.text) as Record<string, unknown>
-
-async function upstream(t: Teardown, handler?: Handler): Promise<EchoUpstream> {
-  const u = await startEchoUpstream(handler ? { handler } : {})
-  t.teardown(() => u.close())
-  return u
-}
-
-async function gatehouse(t: Teardown, yaml: string): Promise<RunningGatehouse> {
-  const gh = await startGatehouse(yaml)
-  t.teardown(() => gh.close())
-  return gh
-}
-
-const publicRoute = (from: string, to: string, extra = '') =>
-  `  - from: ${from}\n    to: ${to}\n    allow_public_unauthenticated_access: true\n${extra}`
-
-/** The part of a tap test the helpers need. */
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
 
 function deferred<T>() {
   let resolve!: (value: T) => void
@@ -86,7 +41,7 @@ t.test('routing by Host', async (t) => {
   ]
   for (const [host, expected] of cases) {
     const before = [a.received.length, b.received.length, ported.received.length]
-    const reply = await send(gh.port, { path: `/which?host=${encodeURIComponent(host)}`, headers: { host } })
+    const reply = await request(gh.port, { path: `/which?host=${encodeURIComponent(host)}`, headers: { host } })
     t.equal(reply.status, 200, `${host} answered`)
     t.equal(json(reply).url, `/which?host=${encodeURIComponent(host)}`, `${host}: the client got the upstream's echo`)
     const after = [a.received.length, b.received.length, ported.received.length]
@@ -97,9 +52,9 @@ t.test('routing by Host', async (t) => {
   }
 
   // A port the route does not name is a different host.
-  const wrongPort = await send(gh.port, { headers: { host: 'ported.test' } })
+  const wrongPort = await request(gh.port, { headers: { host: 'ported.test' } })
   t.equal(wrongPort.status, 404)
-  const wrongPort2 = await send(gh.port, { headers: { host: 'app.test:8080' } })
+  const wrongPort2 = await request(gh.port, { headers: { host: 'app.test:8080' } })
   t.equal(wrongPort2.status, 404)
   t.equal(a.received.length + b.received.length + ported.received.length, cases.length, 'no upstream saw the unrouted requests')
 })
@@ -109,10 +64,10 @@ t.test('404 for unknown hosts and unmatched paths, 401 for non-public routes', a
   const locked = await upstream(t)
   const gh = await gatehouse(
     t,
-    `routes:\n${publicRoute('http://app.test', u.origin, '    prefix: /only\n')}  - from: http://locked.test\n    to: ${locked.origin}\n`,
+    `routes:\n${publicRoute('http://app.test', u.origin, '    prefix: /only\n')}  - from: http://locked.test\n    to: ${locked.origin}\n    allow_any_authenticated_user: true\n  - from: http://nopolicy.test\n    to: ${locked.origin}\n`,
   )
 
-  const unknownHost = await send(gh.port, { path: '/only/x', headers: { host: 'nobody.test' } })
+  const unknownHost = await request(gh.port, { path: '/only/x', headers: { host: 'nobody.test' } })
   t.equal(unknownHost.status, 404)
   t.match(unknownHost.headers['content-type'], /^application\/json/)
   t.equal(unknownHost.headers['cache-control'], 'no-store')
@@ -120,32 +75,36 @@ t.test('404 for unknown hosts and unmatched paths, 401 for non-public routes', a
   t.match(body, { error: 'GH_ERR_NO_ROUTE', status: 404 })
   t.equal(body.request_id, unknownHost.headers['x-request-id'], 'the page carries the request id it answers with')
 
-  const html = await send(gh.port, { path: '/only/x', headers: { host: 'nobody.test', accept: 'text/html,application/xhtml+xml' } })
+  const html = await request(gh.port, { path: '/only/x', headers: { host: 'nobody.test', accept: 'text/html,application/xhtml+xml' } })
   t.equal(html.status, 404)
   t.match(html.headers['content-type'], /^text\/html/)
   t.match(html.text, /<!doctype html>/)
   t.match(html.text, /GH_ERR_NO_ROUTE/)
   t.match(html.text, html.headers['x-request-id'] as string)
 
-  const unmatched = await send(gh.port, { path: '/other', headers: { host: 'app.test' } })
+  const unmatched = await request(gh.port, { path: '/other', headers: { host: 'app.test' } })
   t.equal(unmatched.status, 404)
   t.match(json(unmatched), { error: 'GH_ERR_NO_ROUTE' })
-  const unmatchedHtml = await send(gh.port, { path: '/other', headers: { host: 'app.test', accept: 'text/html' } })
+  const unmatchedHtml = await request(gh.port, { path: '/other', headers: { host: 'app.test', accept: 'text/html' } })
   t.equal(unmatchedHtml.status, 404)
   t.match(unmatchedHtml.text, /GH_ERR_NO_ROUTE/)
 
-  const signIn = await send(gh.port, { path: '/', headers: { host: 'locked.test' } })
+  const signIn = await request(gh.port, { path: '/', headers: { host: 'locked.test' } })
   t.equal(signIn.status, 401)
   t.match(json(signIn), { error: 'GH_ERR_UNAUTHENTICATED', status: 401 })
-  const signInHtml = await send(gh.port, { path: '/', headers: { host: 'locked.test', accept: 'text/html' } })
+  const signInHtml = await request(gh.port, { path: '/', headers: { host: 'locked.test', accept: 'text/html' } })
   t.equal(signInHtml.status, 401)
   t.match(signInHtml.text, /GH_ERR_UNAUTHENTICATED/)
+
+  const forbidden = await request(gh.port, { path: '/', headers: { host: 'nopolicy.test' } })
+  t.equal(forbidden.status, 403, 'a route without any policy denies everyone')
+  t.match(json(forbidden), { error: 'GH_ERR_FORBIDDEN', status: 403 })
 
   t.equal(u.received.length, 0, 'the public upstream saw nothing')
   t.equal(locked.received.length, 0, 'the locked upstream saw nothing')
 
   // The route itself works, so the zero counts above mean something.
-  const ok = await send(gh.port, { path: '/only/x', headers: { host: 'app.test' } })
+  const ok = await request(gh.port, { path: '/only/x', headers: { host: 'app.test' } })
   t.equal(ok.status, 200)
   t.equal(u.received.length, 1)
   t.equal(u.received[0].url, '/only/x')
@@ -164,7 +123,7 @@ t.test('the upstream sees the normalised path and the raw query', async (t) => {
     ['/a/../b?q=a+b', '/b?q=a+b'],
   ]
   for (const [sent, expected] of cases) {
-    const reply = await send(gh.port, { path: sent, headers: { host: 'app.test' } })
+    const reply = await request(gh.port, { path: sent, headers: { host: 'app.test' } })
     t.equal(reply.status, 200, sent)
     t.equal(json(reply).url, expected, `${sent}: client got the echo of ${expected}`)
     t.equal(u.received.at(-1)!.url, expected, `${sent}: upstream saw ${expected}`)
@@ -172,7 +131,7 @@ t.test('the upstream sees the normalised path and the raw query', async (t) => {
   t.equal(u.received.length, cases.length)
 
   // A path that climbs above the root is refused before it reaches anyone.
-  const climb = await send(gh.port, { path: '/a/../..', headers: { host: 'app.test' } })
+  const climb = await request(gh.port, { path: '/a/../..', headers: { host: 'app.test' } })
   t.equal(climb.status, 400)
   t.match(json(climb), { error: 'GH_ERR_BAD_PATH' })
   t.equal(u.received.length, cases.length, 'the refused path never reached the upstream')
@@ -187,7 +146,7 @@ t.test('methods, bodies and HEAD', async (t) => {
   const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
 
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-    const reply = await send(gh.port, { method, path: '/m', headers: { host: 'app.test', 'content-type': 'text/plain' }, body: `body of ${method}` })
+    const reply = await request(gh.port, { method, path: '/m', headers: { host: 'app.test', 'content-type': 'text/plain' }, body: `body of ${method}` })
     t.equal(reply.status, 201, method)
     t.same(json(reply), { method, body: `body of ${method}` })
     const seen = u.received.at(-1)!
@@ -197,19 +156,19 @@ t.test('methods, bodies and HEAD', async (t) => {
     t.equal(seen.headers['content-type'], 'text/plain')
   }
 
-  const get = await send(gh.port, { path: '/g', headers: { host: 'app.test' } })
+  const get = await request(gh.port, { path: '/g', headers: { host: 'app.test' } })
   t.equal(get.status, 201)
   t.equal(u.received.at(-1)!.body, '')
   t.equal(u.received.at(-1)!.headers['content-length'], undefined, 'a GET without a body gets no framing headers')
   t.equal(u.received.at(-1)!.headers['transfer-encoding'], undefined)
 
-  const head = await send(gh.port, { method: 'HEAD', path: '/h', headers: { host: 'app.test' } })
+  const head = await request(gh.port, { method: 'HEAD', path: '/h', headers: { host: 'app.test' } })
   t.equal(head.status, 201)
   t.equal(head.body.length, 0, 'HEAD answers carry no body')
   t.equal(head.headers['x-upstream'], 'yes')
   t.equal(u.received.at(-1)!.method, 'HEAD')
 
-  const trace = await send(gh.port, { method: 'TRACE', path: '/t', headers: { host: 'app.test', cookie: 'secret=1' } })
+  const trace = await request(gh.port, { method: 'TRACE', path: '/t', headers: { host: 'app.test', cookie: 'secret=1' } })
   t.equal(trace.status, 405)
   t.match(json(trace), { error: 'GH_ERR_METHOD_NOT_ALLOWED' })
   t.notMatch(trace.text, /secret/, 'TRACE does not echo the request')
@@ -245,12 +204,7 @@ t.test('a 20 MB chunked upload arrives intact', async (t) => {
   const { reply, hash } = await new Promise<{ reply: Reply; hash: string }>((resolve, reject) => {
     let hash = ''
     const req = http.request({ host: '127.0.0.1', port: gh.port, method: 'POST', path: '/upload', headers: { host: 'app.test', 'content-type': 'application/octet-stream' }, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const body = Buffer.concat(chunks)
-        resolve({ reply: { status: res.statusCode!, headers: res.headers, body, text: body.toString() }, hash })
-      })
+      readReply(res).then((reply) => resolve({ reply, hash }), reject)
     })
     req.on('error', reject)
     writeGenerated(req, total, 64 * 1024).then((h) => {
@@ -296,9 +250,7 @@ t.test('uploads stream: the upstream sees the first chunk before the client fini
 
   const replyPromise = new Promise<Reply>((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: gh.port, method: 'PUT', path: '/up', headers: { host: 'app.test' }, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), text: Buffer.concat(chunks).toString() }))
+      readReply(res).then(resolve, reject)
     })
     req.on('error', reject)
     req.write('first-part;')
@@ -409,7 +361,7 @@ t.test('sequential requests reuse one upstream connection', async (t) => {
   const u = await upstream(t)
   const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
   for (let i = 0; i < 6; i++) {
-    const reply = await send(gh.port, { path: `/k${i}`, headers: { host: 'app.test' } })
+    const reply = await request(gh.port, { path: `/k${i}`, headers: { host: 'app.test' } })
     t.equal(reply.status, 200)
     t.equal(json(reply).url, `/k${i}`)
   }
@@ -425,7 +377,7 @@ t.test('weighted upstreams: 3:1 split, smoothly interleaved', async (t) => {
   const order: string[] = []
   for (let i = 0; i < 40; i++) {
     const before = a.received.length
-    const reply = await send(gh.port, { path: `/w${i}`, headers: { host: 'app.test' } })
+    const reply = await request(gh.port, { path: `/w${i}`, headers: { host: 'app.test' } })
     t.equal(reply.status, 200)
     order.push(a.received.length > before ? 'a' : 'b')
   }
@@ -503,7 +455,7 @@ t.test('prefix_rewrite, exact path and regex routes', async (t) => {
   const all = [api, v2, exact, moved, regex, fallback]
   for (const [host, sent, target, expected] of cases) {
     const counts = all.map((u) => u.received.length)
-    const reply = await send(gh.port, { path: sent, headers: { host } })
+    const reply = await request(gh.port, { path: sent, headers: { host } })
     t.equal(reply.status, 200, `${host}${sent}`)
     t.equal(json(reply).url, expected, `${host}${sent}: client got the echo of ${expected}`)
     t.equal(target.received.at(-1)!.url, expected, `${host}${sent} reached its upstream as ${expected}`)
@@ -521,7 +473,7 @@ t.test('prefix_rewrite, exact path and regex routes', async (t) => {
     ['regexonly.test', '/r/ABC'],
     ['regexonly.test', '/r/abc/'],
   ]) {
-    const reply = await send(gh.port, { path: sent, headers: { host } })
+    const reply = await request(gh.port, { path: sent, headers: { host } })
     t.equal(reply.status, 404, `${host}${sent} matches nothing`)
     t.match(json(reply), { error: 'GH_ERR_NO_ROUTE' })
   }
@@ -531,7 +483,7 @@ t.test('prefix_rewrite, exact path and regex routes', async (t) => {
 t.test('the proxy is still up', async (t) => {
   const u = await upstream(t)
   const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
-  const ping = await send(gh.port, { path: '/ping', headers: { host: 'app.test' } })
+  const ping = await request(gh.port, { path: '/ping', headers: { host: 'app.test' } })
   t.equal(ping.status, 200)
   t.equal(ping.text, 'OK')
   t.equal(u.received.length, 0, 'probes are answered by Gatehouse itself')

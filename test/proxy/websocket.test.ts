@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { send } from '../helpers/client.js'
 import { startGatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
+import { closedPort, upstream as echoUpstream, type EchoUpstream } from '../helpers/upstream.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -30,9 +30,8 @@ function upgradeSockets(server: http.Server): Duplex[] {
 }
 
 async function startEcho(t: Test, websockets = true): Promise<EchoUpstream & { dials: { readonly count: number } }> {
-  const upstream = await startEchoUpstream({ websockets })
-  t.teardown(() => upstream.close())
-  return Object.assign(upstream, { dials: countDials(upstream.server) })
+  const echo = await echoUpstream(t, { websockets })
+  return Object.assign(echo, { dials: countDials(echo.server) })
 }
 
 /** Gatehouse for one test. Its teardown checks that close() finishes on its own (no
@@ -80,6 +79,7 @@ routes:
   - from: http://private.test
     to: ${origin}
     allow_websockets: true
+    allow_any_authenticated_user: true
 ${extra}`
 }
 
@@ -112,6 +112,17 @@ async function mustOpen(t: Test, gh: RunningGatehouse, path: string, host?: stri
   const opened = await openWs(t, gh, path, host, headers)
   if (!opened.ok) throw new Error(`expected the websocket to open, got ${opened.status} ${opened.body}`)
   return opened
+}
+
+/** A websocket echo upstream, Gatehouse with the usual routes in front of it, and a
+ *  websocket opened through both to `path`; `sockets` are the raw sockets the upstream
+ *  took upgrades on. */
+async function echoTunnel(t: Test, path: string, host?: string, headers?: Record<string, string>) {
+  const upstream = await startEcho(t)
+  const sockets = upgradeSockets(upstream.server)
+  const gh = await startProxy(t, routesFor(upstream.origin))
+  const { ws, response } = await mustOpen(t, gh, path, host, headers)
+  return { upstream, sockets, gh, ws, response, box: inbox(ws) }
 }
 
 /** Collects messages as they arrive; `take(n)` waits for the next n. */
@@ -229,26 +240,14 @@ function readBytes(socket: Socket, want: number, initial: Buffer = Buffer.alloc(
   })
 }
 
-/** A free port nobody listens on. */
-async function deadPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 const json = (body: string) => JSON.parse(body) as { error: string; status: number; request_id: string; detail?: string }
 
 // ---------------------------------------------------------------------------------------
 // Tunnelling
 
 t.test('messages go both ways through the tunnel', async (t) => {
-  const upstream = await startEcho(t)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws, response } = await mustOpen(t, gh, '/chat')
+  const { upstream, ws, response, box } = await echoTunnel(t, '/chat')
   t.equal(response.statusCode, 101)
-  const box = inbox(ws)
 
   ws.send('hello')
   const [text] = await box.take(1)
@@ -275,10 +274,7 @@ t.test('messages go both ways through the tunnel', async (t) => {
 })
 
 t.test('many messages both ways arrive complete and in order', async (t) => {
-  const upstream = await startEcho(t)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/many')
-  const box = inbox(ws)
+  const { upstream, ws, box } = await echoTunnel(t, '/many')
   const COUNT = 2000
   for (let i = 0; i < COUNT; i++) {
     if (i % 2 === 0) ws.send(`m${i}`)
@@ -298,10 +294,7 @@ t.test('many messages both ways arrive complete and in order', async (t) => {
 })
 
 t.test('a 1 MB message and its echo pass whole', async (t) => {
-  const upstream = await startEcho(t)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/large')
-  const box = inbox(ws)
+  const { upstream, ws, box } = await echoTunnel(t, '/large')
   const big = randomBytes(1024 * 1024)
   ws.send(big)
   const [echo] = await box.take(1, 30_000)
@@ -319,15 +312,12 @@ t.test('a 1 MB message and its echo pass whole', async (t) => {
 })
 
 t.test('the upstream sees the normalised path, forwarding headers and no client hop-by-hop headers', async (t) => {
-  const upstream = await startEcho(t)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws, response } = await mustOpen(t, gh, '/chat//%72oom/?q=a%2Fb', 'WS.test', {
+  const { upstream, ws, response, box } = await echoTunnel(t, '/chat//%72oom/?q=a%2Fb', 'WS.test', {
     'X-Forwarded-For': '6.6.6.6',
     'X-Request-Id': 'spoofed-id',
     'X-Forwarded-Host': 'evil.test',
     'X-Custom': 'kept',
   })
-  const box = inbox(ws)
   ws.send('ping')
   t.equal((await box.take(1))[0].data.toString(), 'echo:ping')
 
@@ -422,10 +412,7 @@ t.test('bytes the client sends with the handshake reach the upstream', async (t)
 })
 
 t.test('prefix_rewrite applies to websocket paths as to normal requests', async (t) => {
-  const upstream = await startEcho(t)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/rewrite/chat/room?x=1')
-  const box = inbox(ws)
+  const { upstream, gh, ws, box } = await echoTunnel(t, '/rewrite/chat/room?x=1')
   ws.send('hi')
   t.equal((await box.take(1))[0].data.toString(), 'echo:hi')
   t.equal(upstream.upgrades.length, 1)
@@ -740,7 +727,7 @@ t.test('a client that leaves during a relayed answer ends the upstream request',
 
 t.test('an unreachable upstream answers 502 and the proxy keeps serving', async (t) => {
   const upstream = await startEcho(t)
-  const port = await deadPort()
+  const port = await closedPort()
   const gh = await startProxy(
     t,
     routesFor(
@@ -779,14 +766,16 @@ t.test('an unreachable upstream answers 502 and the proxy keeps serving', async 
 // ---------------------------------------------------------------------------------------
 // Closing
 
+/** `echoTunnel`, once a message has gone both ways through it. */
+async function usedTunnel(t: Test, path: string) {
+  const tunnel = await echoTunnel(t, path)
+  tunnel.ws.send('x')
+  await tunnel.box.take(1)
+  return tunnel
+}
+
 t.test('when the client closes, the upstream socket closes', async (t) => {
-  const upstream = await startEcho(t)
-  const sockets = upgradeSockets(upstream.server)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/close')
-  const box = inbox(ws)
-  ws.send('x')
-  await box.take(1)
+  const { sockets, ws } = await usedTunnel(t, '/close')
   t.equal(sockets.length, 1)
   const closing = once<[number, Buffer]>(ws, 'close')
   ws.close(1000, 'done')
@@ -797,26 +786,14 @@ t.test('when the client closes, the upstream socket closes', async (t) => {
 })
 
 t.test('when the client drops the connection, the upstream socket closes', async (t) => {
-  const upstream = await startEcho(t)
-  const sockets = upgradeSockets(upstream.server)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/drop')
-  const box = inbox(ws)
-  ws.send('x')
-  await box.take(1)
+  const { sockets, ws } = await usedTunnel(t, '/drop')
   ws.terminate()
   await closed(sockets[0])
   t.ok(sockets[0].destroyed, 'the upstream socket closed')
 })
 
 t.test('when the upstream drops the connection, the client connection closes', async (t) => {
-  const upstream = await startEcho(t)
-  const sockets = upgradeSockets(upstream.server)
-  const gh = await startProxy(t, routesFor(upstream.origin))
-  const { ws } = await mustOpen(t, gh, '/drop')
-  const box = inbox(ws)
-  ws.send('x')
-  await box.take(1)
+  const { upstream, sockets, ws } = await usedTunnel(t, '/drop')
   const closing = once<[number, Buffer]>(ws, 'close')
   sockets[0].destroy()
   const [code] = await closing

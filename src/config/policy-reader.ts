@@ -1,0 +1,28 @@
+// Reads a route's `policy:` block: the policy engine checks it as plain data and names
+// problems by key path; this maps each path back to its YAML node for file:line:col.
+
+import { parsePolicy, type Rule } from '../policy/index.js'
+import { report, toPlain, type Reader } from './schema.js'
+
+/** The node for a path, or for its nearest ancestor that has one. */
+function nearest(nodes: Map<string, unknown>, path: string): unknown {
+  for (let p = path; p; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, '')) {
+    if (nodes.has(p)) return nodes.get(p)
+    if (!/(\.[^.[\]]*|\[\d+\])$/.test(p)) break
+  }
+  return undefined
+}
+
+export const policyReader: Reader<Rule[]> = {
+  expects: 'a policy (a rule or a list of rules)',
+  read(node, ctx, path) {
+    const nodes = new Map<string, unknown>()
+    const issuesBefore = ctx.issues.length
+    const raw = toPlain(node, ctx, path, (p, n) => nodes.set(p, n))
+    if (ctx.issues.length > issuesBefore) return undefined
+    const parsed = parsePolicy(raw, path)
+    if ('rules' in parsed) return parsed.rules
+    for (const issue of parsed.issues) report(ctx, nearest(nodes, issue.path) ?? node, issue.path, issue.message)
+    return undefined
+  },
+}

@@ -1,0 +1,27 @@
+import { compileListMatcher } from '../matchers.js'
+import { claimValues } from '../user.js'
+import type { CriterionDefinition } from './criterion.js'
+
+/** `claim/a.b` walks nested objects; `\.` is a literal dot in a key. */
+function claimPath(name: string): string[] {
+  return name.split(/(?<!\\)\./).map((part) => part.replaceAll('\\.', '.'))
+}
+
+export const claim: CriterionDefinition = {
+  name: 'claim',
+  needsUser: true,
+  ok: 'claim-ok',
+  fail: 'claim-unauthorized',
+  takesSubPath: true,
+  compile(value, ctx) {
+    const name = ctx.subPath
+    if (!name) return ctx.issues.add(ctx.path, 'claim needs a claim name: claim/NAME (e.g. claim/groups or claim/https://example.com/roles)')
+    const test = compileListMatcher(value, ctx.path, ctx.issues)
+    const path = claimPath(name)
+    // A claim the user does not have matches nothing, not even `exclude`: deny by default.
+    return test && ((input) => {
+      const values = claimValues(input.user!, name, path)
+      return values !== undefined && test(values)
+    })
+  },
+}

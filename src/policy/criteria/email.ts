@@ -1,0 +1,13 @@
+import { compileStringMatcher } from '../matchers.js'
+import type { CriterionDefinition } from './criterion.js'
+
+export const email: CriterionDefinition = {
+  name: 'email',
+  needsUser: true,
+  ok: 'email-ok',
+  fail: 'email-unauthorized',
+  compile(value, ctx) {
+    const test = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'lower' })
+    return test && ((input) => input.user!.email !== undefined && test(input.user!.email))
+  },
+}

@@ -1,0 +1,53 @@
+import type { PreparedUser, UserClaims } from './types.js'
+
+/** Emails count only with exactly one `@`: `a@b@evil.com` must not pass as evil.com. */
+function splitEmail(email: string | undefined): { email: string | undefined; domain: string | undefined } {
+  if (typeof email !== 'string') return { email: undefined, domain: undefined }
+  const lower = email.toLowerCase()
+  const at = lower.indexOf('@')
+  if (at <= 0 || at !== lower.lastIndexOf('@') || at === lower.length - 1) return { email: undefined, domain: undefined }
+  return { email: lower, domain: lower.slice(at + 1) }
+}
+
+/** Reshapes a user once (per session), so evaluation only reads prepared values. */
+export function prepareUser(user: UserClaims): PreparedUser {
+  const groups = (user.groups ?? []).map(String)
+  return {
+    id: user.id,
+    ...splitEmail(user.email),
+    groups,
+    groupSet: new Set(groups),
+    claims: user.claims ?? {},
+    claimCache: new Map(),
+  }
+}
+
+/** A claim's values as a list of strings. Pomerium treats every claim as a list, so a
+ *  string claim is a one-element list. The literal key wins (namespaced claims such as
+ *  `https://example.com/roles`); otherwise `a.b` walks into nested objects, `\.` being a
+ *  literal dot. Missing claims and objects give undefined. */
+export function claimValues(user: PreparedUser, name: string, path: readonly string[]): readonly string[] | undefined {
+  const cache = user.claimCache
+  if (cache.has(name)) return cache.get(name)
+  let value: unknown = Object.hasOwn(user.claims, name) ? user.claims[name] : undefined
+  if (value === undefined && path.length > 1) {
+    value = user.claims
+    for (const key of path) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) {
+        value = undefined
+        break
+      }
+      value = (value as Record<string, unknown>)[key]
+    }
+  }
+  const list = toList(value)
+  cache.set(name, list)
+  return list
+}
+
+function toList(value: unknown): readonly string[] | undefined {
+  if (value === undefined || value === null) return undefined
+  if (Array.isArray(value)) return value.filter((v) => v !== null && typeof v !== 'object').map(String)
+  if (typeof value === 'object') return undefined
+  return [String(value)]
+}
