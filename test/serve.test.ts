@@ -5,17 +5,20 @@ import { writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import pino from 'pino'
-import t from 'tap'
-import { serve } from '../src/serve.js'
-import { writeConfigDir } from './helpers/gatehouse.js'
+import t, { type Test } from 'tap'
+import { serve, type ServeOptions } from '../src/serve.js'
+import { writeConfigDir, type ConfigFiles } from './helpers/gatehouse.js'
 import { send } from './helpers/client.js'
-import { startEchoUpstream } from './helpers/upstream.js'
+import { upstream as echoUpstream } from './helpers/upstream.js'
 
 const route = (host: string, to: string, extra = '') => `
   - from: http://${host}
     to: ${to}
     allow_public_unauthenticated_access: true${extra}
 `
+
+/** A config folder that serves nothing yet. */
+const noRoutes = { config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } }
 
 const get = (port: number, host: string, urlPath = '/') => send(port, { host, path: urlPath })
 
@@ -34,20 +37,25 @@ function captureLogs() {
   return { lines, logger }
 }
 
+/** `serve` on a fresh config folder, stopped and removed when the test ends. Logs are
+ *  captured in `lines` unless `options.logger` is given. */
+async function startServe(t: Test, files: ConfigFiles, options: ServeOptions = {}) {
+  const dir = writeConfigDir(files)
+  const { lines, logger } = captureLogs()
+  const served = await serve(dir.configFile, { logger, ...options })
+  t.teardown(async () => {
+    await served.close()
+    dir.cleanup()
+  })
+  return { dir, served, lines, port: (served.app.server.address() as AddressInfo).port }
+}
+
 t.test('a good edit applies within 2 s; a bad edit is logged and the old config stays', async (t) => {
-  const upstream = await startEchoUpstream()
-  const dir = writeConfigDir({
+  const upstream = await echoUpstream(t)
+  const { dir, lines, port } = await startServe(t, {
     config: 'address: 127.0.0.1:0\n',
     files: { 'policies/apps.yaml': `routes:${route('one.test', upstream.origin)}` },
   })
-  const { lines, logger } = captureLogs()
-  const served = await serve(dir.configFile, { logger })
-  t.teardown(async () => {
-    await served.close()
-    await upstream.close()
-    dir.cleanup()
-  })
-  const port = (served.app.server.address() as AddressInfo).port
 
   t.equal((await get(port, 'one.test')).status, 200)
   t.equal((await get(port, 'two.test')).status, 404)
@@ -76,17 +84,12 @@ t.test('a good edit applies within 2 s; a bad edit is logged and the old config 
 })
 
 t.test('requests in flight finish when a reload removes their route', async (t) => {
-  const slow = await startEchoUpstream({
-    handler: (_req, res) => setTimeout(() => res.end('slow done'), 800),
-  })
-  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': `routes:${route('slow.test', slow.origin)}` } })
-  const served = await serve(dir.configFile, { logger: pino({ level: 'silent' }), watch: false })
-  t.teardown(async () => {
-    await served.close()
-    await slow.close()
-    dir.cleanup()
-  })
-  const port = (served.app.server.address() as AddressInfo).port
+  const slow = await echoUpstream(t, (_req, res) => setTimeout(() => res.end('slow done'), 800))
+  const { dir, served, port } = await startServe(
+    t,
+    { config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': `routes:${route('slow.test', slow.origin)}` } },
+    { logger: pino({ level: 'silent' }), watch: false },
+  )
   const inFlight = get(port, 'slow.test')
   await new Promise((r) => setTimeout(r, 200))
   writeFileSync(path.join(dir.dir, 'policies/a.yaml'), 'routes: []\n')
@@ -98,16 +101,8 @@ t.test('requests in flight finish when a reload removes their route', async (t) 
 })
 
 t.test('SIGHUP reloads', async (t) => {
-  const upstream = await startEchoUpstream()
-  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } })
-  const { lines, logger } = captureLogs()
-  const served = await serve(dir.configFile, { logger, watch: false })
-  t.teardown(async () => {
-    await served.close()
-    await upstream.close()
-    dir.cleanup()
-  })
-  const port = (served.app.server.address() as AddressInfo).port
+  const upstream = await echoUpstream(t)
+  const { dir, lines, port } = await startServe(t, noRoutes, { watch: false })
   writeFileSync(path.join(dir.dir, 'policies/a.yaml'), `routes:${route('hup.test', upstream.origin)}`)
   await new Promise((r) => setTimeout(r, 300))
   t.equal((await get(port, 'hup.test')).status, 404, 'not watching: nothing changes yet')
@@ -117,16 +112,8 @@ t.test('SIGHUP reloads', async (t) => {
 })
 
 t.test('a setting that needs a restart is reported, the rest applies', async (t) => {
-  const upstream = await startEchoUpstream()
-  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } })
-  const { lines, logger } = captureLogs()
-  const served = await serve(dir.configFile, { logger, watch: false })
-  t.teardown(async () => {
-    await served.close()
-    await upstream.close()
-    dir.cleanup()
-  })
-  const port = (served.app.server.address() as AddressInfo).port
+  const upstream = await echoUpstream(t)
+  const { dir, served, lines, port } = await startServe(t, noRoutes, { watch: false })
   writeFileSync(dir.configFile, 'address: 127.0.0.1:1\nlog_level: warn\n')
   writeFileSync(path.join(dir.dir, 'policies/a.yaml'), `routes:${route('x.test', upstream.origin)}`)
   t.equal(await served.reload(), true)
@@ -136,15 +123,12 @@ t.test('a setting that needs a restart is reported, the rest applies', async (t)
 })
 
 t.test('SIGTERM drains requests in flight, then the process exits 0', async (t) => {
-  const slow = await startEchoUpstream({ handler: (_req, res) => setTimeout(() => res.end('drained'), 1000) })
+  const slow = await echoUpstream(t, (_req, res) => setTimeout(() => res.end('drained'), 1000))
   const dir = writeConfigDir({
     config: 'address: 127.0.0.1:0\nshutdown_timeout: 5s\n',
     files: { 'policies/a.yaml': `routes:${route('slow.test', slow.origin)}` },
   })
-  t.teardown(async () => {
-    await slow.close()
-    dir.cleanup()
-  })
+  t.teardown(() => dir.cleanup())
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', dir.configFile], {
     cwd: path.resolve(import.meta.dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
+import type { Teardown } from './upstream.js'
 
 export interface ConfigFiles {
   /** config.yaml contents. */
@@ -26,6 +27,11 @@ export function writeConfigDir(files: ConfigFiles): { dir: string; configFile: s
   }
   return { dir, configFile: path.join(dir, 'config.yaml'), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/** One route item open to anyone, for a `routes:` list; `extra` is more of its keys,
+ *  each line indented by four spaces and ending in a newline. */
+export const publicRoute = (from: string, to: string, extra = '') =>
+  `  - from: ${from}\n    to: ${to}\n    allow_public_unauthenticated_access: true\n${extra}`
 
 export interface RunningGatehouse {
   app: FastifyInstance
@@ -57,4 +63,11 @@ export async function startGatehouse(files: ConfigFiles | string, env: Record<st
       written.cleanup()
     },
   }
+}
+
+/** `startGatehouse` for one test: closed when the test ends. */
+export async function gatehouse(t: Teardown, files: ConfigFiles | string, env: Record<string, string> = {}): Promise<RunningGatehouse> {
+  const gh = await startGatehouse(files, env)
+  t.teardown(() => gh.close())
+  return gh
 }

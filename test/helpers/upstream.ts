@@ -2,7 +2,7 @@
 
 import http, { type IncomingHttpHeaders, type Server } from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 
 export interface Received {
@@ -28,9 +28,20 @@ export interface EchoUpstream {
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void
 
+export interface EchoOptions {
+  handler?: Handler
+  websockets?: boolean
+  tls?: { key: string; cert: string }
+}
+
+/** The part of a tap test the helpers need. */
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
 /** Echoes the request as JSON unless `handler` answers instead. With `websockets`, it
  *  also accepts websocket upgrades and echoes every message back, prefixed "echo:". */
-export async function startEchoUpstream(options: { handler?: Handler; websockets?: boolean; tls?: { key: string; cert: string } } = {}): Promise<EchoUpstream> {
+export async function startEchoUpstream(options: EchoOptions = {}): Promise<EchoUpstream> {
   const received: Received[] = []
   const upgrades: Received[] = []
   const sockets = new Map<Socket, number>()
@@ -78,4 +89,21 @@ export async function startEchoUpstream(options: { handler?: Handler; websockets
         server.close(() => resolve())
       }),
   }
+}
+
+/** `startEchoUpstream` for one test: closed when the test ends. A bare handler stands for
+ *  `{ handler }`. */
+export async function upstream(t: Teardown, options: EchoOptions | Handler = {}): Promise<EchoUpstream> {
+  const u = await startEchoUpstream(typeof options === 'function' ? { handler: options } : options)
+  t.teardown(() => u.close())
+  return u
+}
+
+/** A port nothing listens on: bound once, then released. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
 }

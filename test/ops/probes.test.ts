@@ -1,21 +1,18 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { send } from '../helpers/client.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startGatehouse } from '../helpers/gatehouse.js'
-import { startEchoUpstream } from '../helpers/upstream.js'
+import { gatehouse, publicRoute, startGatehouse } from '../helpers/gatehouse.js'
+import { upstream } from '../helpers/upstream.js'
+
+/** An echo upstream served as http://app.test; both are closed when the test ends. */
+async function appBehindGatehouse(t: Test) {
+  const echo = await upstream(t)
+  const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', echo.origin)}`)
+  return { upstream: echo, gh }
+}
 
 t.test('probes answer on every host, before routing, without touching upstreams', async (t) => {
-  const upstream = await startEchoUpstream()
-  const gh = await startGatehouse(`
-routes:
-  - from: http://app.test
-    to: ${upstream.origin}
-    allow_public_unauthenticated_access: true
-`)
-  t.teardown(async () => {
-    await gh.close()
-    await upstream.close()
-  })
+  const { upstream, gh } = await appBehindGatehouse(t)
   for (const host of ['app.test', 'unknown.test', '127.0.0.1']) {
     for (const path of ['/ping', '/healthz']) {
       const res = await send(gh.port, { host, path })
@@ -33,14 +30,8 @@ routes:
 })
 
 t.test('shutdown marks the instance closing and still completes requests in flight', async (t) => {
-  const slow = await startEchoUpstream({ handler: (_req, res) => setTimeout(() => res.end('done'), 600) })
-  const gh = await startGatehouse(`
-routes:
-  - from: http://slow.test
-    to: ${slow.origin}
-    allow_public_unauthenticated_access: true
-`)
-  t.teardown(() => slow.close())
+  const slow = await upstream(t, (_req, res) => setTimeout(() => res.end('done'), 600))
+  const gh = await startGatehouse(`routes:\n${publicRoute('http://slow.test', slow.origin)}`)
   // One connection carries a slow request and, pipelined behind it, a readiness probe
   // that is read only after shutdown has begun.
   const answer = rawRequest(gh.port, 'GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n', 2000)
@@ -56,17 +47,7 @@ routes:
 })
 
 t.test('every request gets an id: logged, sent upstream and returned', async (t) => {
-  const upstream = await startEchoUpstream()
-  const gh = await startGatehouse(`
-routes:
-  - from: http://app.test
-    to: ${upstream.origin}
-    allow_public_unauthenticated_access: true
-`)
-  t.teardown(async () => {
-    await gh.close()
-    await upstream.close()
-  })
+  const { upstream, gh } = await appBehindGatehouse(t)
   const res = await send(gh.port, { host: 'app.test', path: '/hello?token=secret' })
   const id = res.headers['x-request-id'] as string
   t.match(id, /^[0-9a-f-]{36}$/)

@@ -3,10 +3,10 @@
 // by requests that must still work, and the last test checks the proxy is still up.
 
 import http from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { startGatehouse } from '../helpers/gatehouse.js'
-import { startEchoUpstream, type Received } from '../helpers/upstream.js'
+import { closedPort, startEchoUpstream, type Received } from '../helpers/upstream.js'
 
 interface Outcome {
   status: number
@@ -55,15 +55,6 @@ function attempt(port: number, options: { method?: string; path?: string; host: 
 }
 
 const json = (o: Outcome) => JSON.parse(o.body) as Record<string, unknown>
-
-/** A port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** What the flaky upstream noticed about each response it started. */
 const closedEarly: string[] = []

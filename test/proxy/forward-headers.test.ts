@@ -1,49 +1,11 @@
 // Headers on the way up and down: Host modes, set/remove headers, X-Forwarded-*,
 // request ids and hop-by-hop headers, each checked at the client and at the upstream.
 
-import http from 'node:http'
-import t from 'tap'
-import { startGatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
+import t, { type Test } from 'tap'
+import { request } from '../helpers/client.js'
+import { gatehouse, publicRoute } from '../helpers/gatehouse.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startEchoUpstream, type EchoUpstream, type Handler, type Received } from '../helpers/upstream.js'
-
-interface Reply {
-  status: number
-  headers: http.IncomingHttpHeaders
-  rawHeaders: string[]
-  text: string
-}
-
-/** The part of a tap test the helpers need. */
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-function send(port: number, options: { method?: string; path?: string; headers?: Record<string, string | string[]>; body?: string } = {}): Promise<Reply> {
-  const headers = options.body === undefined ? options.headers : { 'content-length': String(Buffer.byteLength(options.body)), ...options.headers }
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(options.body)
-  })
-}
-
-async function upstream(t: Teardown, handler?: Handler): Promise<EchoUpstream> {
-  const u = await startEchoUpstream(handler ? { handler } : {})
-  t.teardown(() => u.close())
-  return u
-}
-
-async function gatehouse(t: Teardown, yaml: string): Promise<RunningGatehouse> {
-  const gh = await startGatehouse(yaml)
-  t.teardown(() => gh.close())
-  return gh
-}
+import { upstream, type Received } from '../helpers/upstream.js'
 
 /** Every value a header name has in a raw header list (case-insensitive). */
 const rawValues = (rawHeaders: string[], name: string) => {
@@ -53,6 +15,9 @@ const rawValues = (rawHeaders: string[], name: string) => {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** One public route, http://app.test to `origin`. */
+const appRoute = (origin: string) => `routes:\n${publicRoute('http://app.test', origin)}`
 
 t.test('Host header: upstream default, preserve_host_header, host_rewrite', async (t) => {
   const u = await upstream(t)
@@ -80,7 +45,7 @@ t.test('Host header: upstream default, preserve_host_header, host_rewrite', asyn
     ['rewrite.test', 'internal.example:9000'],
   ]
   for (const [clientHost, upstreamHost] of cases) {
-    const reply = await send(gh.port, { path: '/h', headers: { host: clientHost } })
+    const reply = await request(gh.port, { path: '/h', headers: { host: clientHost } })
     t.equal(reply.status, 200, clientHost)
     t.equal((JSON.parse(reply.text) as Received).headers.host, upstreamHost, `${clientHost}: the client got the echo`)
     const seen = u.received.at(-1)!
@@ -112,7 +77,7 @@ t.test('set_request_headers, remove_request_headers, set_response_headers', asyn
       Strict-Transport-Security: max-age=31536000
 `,
   )
-  const reply = await send(gh.port, {
+  const reply = await request(gh.port, {
     path: '/s',
     headers: { host: 'app.test', 'x-custom': 'from-client', 'X-Remove-Me': 'secret', cookie: 'session=abc', 'x-kept': 'yes' },
   })
@@ -145,18 +110,22 @@ const forged = {
   'true-client-ip': '6.6.6.6',
 }
 
+/** What a request without claims of its own arrives with: the peer, the scheme, the Host. */
+function ownForwardingHeaders(t: Test, seen: Received) {
+  t.same(rawValues(seen.rawHeaders, 'x-forwarded-for'), ['127.0.0.1'])
+  t.equal(seen.headers['x-forwarded-proto'], 'http')
+  t.equal(seen.headers['x-forwarded-host'], 'app.test')
+}
+
 t.test('X-Forwarded-* and client claims from an untrusted peer', async (t) => {
   const u = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(t, appRoute(u.origin))
 
-  const plain = await send(gh.port, { path: '/x', headers: { host: 'app.test' } })
+  const plain = await request(gh.port, { path: '/x', headers: { host: 'app.test' } })
   t.equal(plain.status, 200)
-  const first = u.received.at(-1)!
-  t.same(rawValues(first.rawHeaders, 'x-forwarded-for'), ['127.0.0.1'])
-  t.equal(first.headers['x-forwarded-proto'], 'http')
-  t.equal(first.headers['x-forwarded-host'], 'app.test')
+  ownForwardingHeaders(t, u.received.at(-1)!)
 
-  const reply = await send(gh.port, { path: '/x', headers: { host: 'app.test', ...forged } })
+  const reply = await request(gh.port, { path: '/x', headers: { host: 'app.test', ...forged } })
   t.equal(reply.status, 200)
   const echoed = (JSON.parse(reply.text) as Received).headers
   t.equal(echoed['x-forwarded-for'], '127.0.0.1', 'the client got the echo of our X-Forwarded-For')
@@ -172,9 +141,9 @@ t.test('X-Forwarded-* and client claims from an untrusted peer', async (t) => {
 
 t.test('X-Forwarded-* from a trusted proxy', async (t) => {
   const u = await upstream(t)
-  const gh = await gatehouse(t, `trusted_proxies: [127.0.0.1]\nroutes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(t, `trusted_proxies: [127.0.0.1]\n${appRoute(u.origin)}`)
 
-  const reply = await send(gh.port, { path: '/x', headers: { host: 'app.test', ...forged, 'x-forwarded-for': '6.6.6.6, 10.0.0.1' } })
+  const reply = await request(gh.port, { path: '/x', headers: { host: 'app.test', ...forged, 'x-forwarded-for': '6.6.6.6, 10.0.0.1' } })
   t.equal(reply.status, 200)
   t.equal((JSON.parse(reply.text) as Received).headers['x-forwarded-for'], '6.6.6.6, 10.0.0.1, 127.0.0.1')
   const seen = u.received.at(-1)!
@@ -185,24 +154,21 @@ t.test('X-Forwarded-* from a trusted proxy', async (t) => {
   t.equal(seen.headers['x-real-ip'], '6.6.6.6')
 
   // Without claims of its own, a trusted peer gets the same headers as anyone.
-  const bare = await send(gh.port, { path: '/y', headers: { host: 'app.test' } })
+  const bare = await request(gh.port, { path: '/y', headers: { host: 'app.test' } })
   t.equal(bare.status, 200)
-  const bareSeen = u.received.at(-1)!
-  t.same(rawValues(bareSeen.rawHeaders, 'x-forwarded-for'), ['127.0.0.1'])
-  t.equal(bareSeen.headers['x-forwarded-proto'], 'http')
-  t.equal(bareSeen.headers['x-forwarded-host'], 'app.test')
+  ownForwardingHeaders(t, u.received.at(-1)!)
   t.equal(u.received.length, 2)
 })
 
 t.test('X-Request-Id: generated, sent upstream, returned; kept only from a trusted proxy', async (t) => {
   const u = await upstream(t)
-  const route = `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`
+  const route = appRoute(u.origin)
   const untrusted = await gatehouse(t, route)
   const trusted = await gatehouse(t, `trusted_proxies: [127.0.0.1]\n${route}`)
 
   const ids = new Set<string>()
   for (let i = 0; i < 3; i++) {
-    const reply = await send(untrusted.port, { path: '/id', headers: { host: 'app.test' } })
+    const reply = await request(untrusted.port, { path: '/id', headers: { host: 'app.test' } })
     t.equal(reply.status, 200)
     const id = reply.headers['x-request-id'] as string
     t.match(id, UUID, 'a fresh id is generated')
@@ -211,23 +177,23 @@ t.test('X-Request-Id: generated, sent upstream, returned; kept only from a trust
   }
   t.equal(ids.size, 3, 'every request gets its own id')
 
-  const spoofed = await send(untrusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'chosen-by-client' } })
+  const spoofed = await request(untrusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'chosen-by-client' } })
   t.not(spoofed.headers['x-request-id'], 'chosen-by-client', 'an untrusted peer cannot choose the id')
   t.match(spoofed.headers['x-request-id'], UUID)
   t.same(rawValues(u.received.at(-1)!.rawHeaders, 'x-request-id'), [spoofed.headers['x-request-id'] as string])
 
-  const kept = await send(trusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'edge-1234:abc' } })
+  const kept = await request(trusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'edge-1234:abc' } })
   t.equal(kept.status, 200)
   t.equal(kept.headers['x-request-id'], 'edge-1234:abc', "a trusted proxy's id is kept")
   t.same(rawValues(u.received.at(-1)!.rawHeaders, 'x-request-id'), ['edge-1234:abc'])
 
-  const wild = await send(trusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'has spaces and "quotes"' } })
+  const wild = await request(trusted.port, { path: '/id', headers: { host: 'app.test', 'x-request-id': 'has spaces and "quotes"' } })
   t.equal(wild.status, 200)
   t.match(wild.headers['x-request-id'], UUID, 'an untame id is replaced even from a trusted proxy')
   t.same(rawValues(u.received.at(-1)!.rawHeaders, 'x-request-id'), [wild.headers['x-request-id'] as string])
 
   // Error pages carry the id too.
-  const missing = await send(trusted.port, { path: '/id', headers: { host: 'nowhere.test', 'x-request-id': 'edge-404' } })
+  const missing = await request(trusted.port, { path: '/id', headers: { host: 'nowhere.test', 'x-request-id': 'edge-404' } })
   t.equal(missing.status, 404)
   t.equal(missing.headers['x-request-id'], 'edge-404')
   t.equal((JSON.parse(missing.text) as { request_id: string }).request_id, 'edge-404')
@@ -236,7 +202,7 @@ t.test('X-Request-Id: generated, sent upstream, returned; kept only from a trust
 
 t.test('hop-by-hop request headers never reach the upstream', async (t) => {
   const u = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(t, appRoute(u.origin))
   const hop = [
     'Keep-Alive: timeout=99, max=7',
     'TE: trailers',
@@ -298,7 +264,7 @@ t.test('hop-by-hop response headers never reach the client', async (t) => {
     ])
     res.end('body')
   })
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(t, appRoute(u.origin))
   const reply = await rawRequest(gh.port, 'GET /resp HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n')
   t.equal(reply.status, 200)
   t.equal(u.received.length, 1)
@@ -318,8 +284,8 @@ t.test('hop-by-hop response headers never reach the client', async (t) => {
 
 t.test('the proxy is still up', async (t) => {
   const u = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
-  const ping = await send(gh.port, { path: '/ping', headers: { host: 'app.test' } })
+  const gh = await gatehouse(t, appRoute(u.origin))
+  const ping = await request(gh.port, { path: '/ping', headers: { host: 'app.test' } })
   t.equal(ping.status, 200)
   t.equal(ping.text, 'OK')
   t.equal(u.received.length, 0)

@@ -3,11 +3,11 @@
 // the name the certificate is checked against.
 
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import t from 'tap'
-import { startGatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
-import { startEchoUpstream, type EchoUpstream } from '../helpers/upstream.js'
+import { request } from '../helpers/client.js'
+import { gatehouse, publicRoute, type RunningGatehouse } from '../helpers/gatehouse.js'
+import { upstream, type EchoUpstream, type Teardown } from '../helpers/upstream.js'
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8')
 const caPem = fixture('ca.pem')
@@ -16,34 +16,13 @@ const serverCert = { cert: fixture('server.pem'), key: fixture('server-key.pem')
 /** DNS upstream.test only. */
 const nameOnlyCert = { cert: fixture('name-only.pem'), key: fixture('name-only-key.pem') }
 
-interface Reply {
-  status: number
-  headers: http.IncomingHttpHeaders
-  text: string
-}
-
-function send(port: number, host: string, path = '/'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-/** The part of a tap test the helpers need. */
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
+/** A GET for `path` with the given Host. */
+const get = (port: number, host: string, path = '/') => request(port, { path, headers: { host } })
 
 /** An https echo upstream that also records the SNI name each request came in on. */
 async function tlsUpstream(t: Teardown, cert: { cert: string; key: string }): Promise<EchoUpstream & { sni: (string | false | null)[] }> {
   const sni: (string | false | null)[] = []
-  const u = await startEchoUpstream({
+  const u = await upstream(t, {
     tls: cert,
     handler(req, res) {
       const name = (req.socket as TLSSocket).servername
@@ -53,36 +32,29 @@ async function tlsUpstream(t: Teardown, cert: { cert: string; key: string }): Pr
       res.end(text)
     },
   })
-  t.teardown(() => u.close())
   return Object.assign(u, { sni })
-}
-
-async function gatehouse(t: Teardown, config: string, files?: Record<string, string>): Promise<RunningGatehouse> {
-  const gh = await startGatehouse(files ? { config, files } : config)
-  t.teardown(() => gh.close())
-  return gh
 }
 
 const failures = (gh: RunningGatehouse) => gh.logs.filter((l) => l.msg === 'upstream request failed')
 
 t.test('an https upstream signed by an unknown CA is refused by default', async (t) => {
   const u = await tlsUpstream(t, serverCert)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
   for (let i = 0; i < 2; i++) {
-    const reply = await send(gh.port, 'app.test', '/secure')
+    const reply = await get(gh.port, 'app.test', '/secure')
     t.equal(reply.status, 502)
     t.match(JSON.parse(reply.text), { error: 'GH_ERR_UPSTREAM_UNAVAILABLE', status: 502 })
   }
   t.equal(u.received.length, 0, 'no request got past the handshake')
   t.ok(failures(gh).some((l) => /certificate|UNABLE_TO_VERIFY|SELF_SIGNED/i.test(JSON.stringify(l.err))), 'the log says why')
-  const ping = await send(gh.port, 'app.test', '/ping')
+  const ping = await get(gh.port, 'app.test', '/ping')
   t.equal(ping.status, 200)
 })
 
 t.test('tls_skip_verify: true accepts it', async (t) => {
   const u = await tlsUpstream(t, serverCert)
   const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    tls_skip_verify: true\n    allow_public_unauthenticated_access: true\n`)
-  const reply = await send(gh.port, 'app.test', '/insecure?x=1')
+  const reply = await get(gh.port, 'app.test', '/insecure?x=1')
   t.equal(reply.status, 200)
   t.match(JSON.parse(reply.text), { url: '/insecure?x=1', encrypted: true })
   t.equal(u.received.length, 1)
@@ -92,13 +64,12 @@ t.test('tls_skip_verify: true accepts it', async (t) => {
 
 t.test('tls_custom_ca_file (relative to the config folder) trusts the test CA', async (t) => {
   const u = await tlsUpstream(t, serverCert)
-  const gh = await gatehouse(
-    t,
-    `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    tls_custom_ca_file: certs/test-ca.pem\n    allow_public_unauthenticated_access: true\n`,
-    { 'certs/test-ca.pem': caPem },
-  )
+  const gh = await gatehouse(t, {
+    config: `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    tls_custom_ca_file: certs/test-ca.pem\n    allow_public_unauthenticated_access: true\n`,
+    files: { 'certs/test-ca.pem': caPem },
+  })
   for (let i = 0; i < 3; i++) {
-    const reply = await send(gh.port, 'app.test', `/verified/${i}`)
+    const reply = await get(gh.port, 'app.test', `/verified/${i}`)
     t.equal(reply.status, 200)
     t.match(JSON.parse(reply.text), { url: `/verified/${i}`, encrypted: true })
   }
@@ -123,9 +94,9 @@ t.test('one upstream, two routes: the strict route still refuses it', async (t) 
     allow_public_unauthenticated_access: true
 `,
   )
-  const loose = await send(gh.port, 'loose.test', '/a')
+  const loose = await get(gh.port, 'loose.test', '/a')
   t.equal(loose.status, 200)
-  const strict = await send(gh.port, 'strict.test', '/b')
+  const strict = await get(gh.port, 'strict.test', '/b')
   t.equal(strict.status, 502)
   t.match(JSON.parse(strict.text), { error: 'GH_ERR_UPSTREAM_UNAVAILABLE' })
   t.same(u.received.map((r) => r.url), ['/a'], 'only the loose route reached the upstream')
@@ -134,9 +105,8 @@ t.test('one upstream, two routes: the strict route still refuses it', async (t) 
 t.test('tls_server_name: the certificate is checked against the configured name', async (t) => {
   const u = await tlsUpstream(t, nameOnlyCert)
   const to = `https://127.0.0.1:${u.port}`
-  const gh = await gatehouse(
-    t,
-    `routes:
+  const gh = await gatehouse(t, {
+    config: `routes:
   - from: http://named.test
     to: ${to}
     tls_custom_ca_file: ca.pem
@@ -164,31 +134,31 @@ t.test('tls_server_name: the certificate is checked against the configured name'
     host_rewrite: internal.example
     allow_public_unauthenticated_access: true
 `,
-    { 'ca.pem': caPem },
-  )
+    files: { 'ca.pem': caPem },
+  })
 
-  const named = await send(gh.port, 'named.test', '/named')
+  const named = await get(gh.port, 'named.test', '/named')
   t.equal(named.status, 200, 'the certificate names upstream.test, as configured')
   t.match(JSON.parse(named.text), { url: '/named', sni: 'upstream.test' })
   t.equal(u.received.at(-1)!.url, '/named')
   t.equal(u.received.at(-1)!.headers.host, `127.0.0.1:${u.port}`, 'the Host header is still the upstream address')
   t.equal(u.sni.at(-1), 'upstream.test', 'the upstream saw SNI upstream.test')
 
-  const unnamed = await send(gh.port, 'unnamed.test', '/unnamed')
+  const unnamed = await get(gh.port, 'unnamed.test', '/unnamed')
   t.equal(unnamed.status, 502, 'without tls_server_name the IP is checked, and the certificate does not name it')
   t.match(JSON.parse(unnamed.text), { error: 'GH_ERR_UPSTREAM_UNAVAILABLE' })
 
-  const wrong = await send(gh.port, 'wrongname.test', '/wrong')
+  const wrong = await get(gh.port, 'wrongname.test', '/wrong')
   t.equal(wrong.status, 502, 'a name the certificate does not carry is refused')
   t.equal(u.received.filter((r) => r.url === '/unnamed' || r.url === '/wrong').length, 0, 'the refused routes never reached the upstream')
 
   // The Host header sent upstream must not override the configured server name.
-  const preserved = await send(gh.port, 'preserved.test', '/preserved')
+  const preserved = await get(gh.port, 'preserved.test', '/preserved')
   t.equal(preserved.status, 200, 'preserve_host_header: still verified against tls_server_name')
   t.match(JSON.parse(preserved.text), { url: '/preserved', sni: 'upstream.test' })
   t.equal(u.received.at(-1)!.headers.host, 'preserved.test')
 
-  const rewritten = await send(gh.port, 'rewritten.test', '/rewritten')
+  const rewritten = await get(gh.port, 'rewritten.test', '/rewritten')
   t.equal(rewritten.status, 200, 'host_rewrite: still verified against tls_server_name')
   t.match(JSON.parse(rewritten.text), { url: '/rewritten', sni: 'upstream.test' })
   t.equal(u.received.at(-1)!.headers.host, 'internal.example')
@@ -197,12 +167,11 @@ t.test('tls_server_name: the certificate is checked against the configured name'
 
 t.test('tls_server_name wins over the host name in `to`', async (t) => {
   const u = await tlsUpstream(t, nameOnlyCert)
-  const gh = await gatehouse(
-    t,
-    `routes:\n  - from: http://app.test\n    to: https://localhost:${u.port}\n    tls_custom_ca_file: ca.pem\n    tls_server_name: upstream.test\n    allow_public_unauthenticated_access: true\n`,
-    { 'ca.pem': caPem },
-  )
-  const reply = await send(gh.port, 'app.test', '/by-name')
+  const gh = await gatehouse(t, {
+    config: `routes:\n  - from: http://app.test\n    to: https://localhost:${u.port}\n    tls_custom_ca_file: ca.pem\n    tls_server_name: upstream.test\n    allow_public_unauthenticated_access: true\n`,
+    files: { 'ca.pem': caPem },
+  })
+  const reply = await get(gh.port, 'app.test', '/by-name')
   t.equal(reply.status, 200, 'verified against upstream.test, not localhost')
   t.match(JSON.parse(reply.text), { url: '/by-name', sni: 'upstream.test' })
   t.equal(u.received.length, 1)
@@ -211,10 +180,10 @@ t.test('tls_server_name wins over the host name in `to`', async (t) => {
 
 t.test('the proxy is still up', async (t) => {
   const u = await tlsUpstream(t, serverCert)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    allow_public_unauthenticated_access: true\n`)
-  const failed = await send(gh.port, 'app.test', '/x')
+  const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
+  const failed = await get(gh.port, 'app.test', '/x')
   t.equal(failed.status, 502)
-  const ping = await send(gh.port, 'app.test', '/ping')
+  const ping = await get(gh.port, 'app.test', '/ping')
   t.equal(ping.status, 200)
   t.equal(ping.text, 'OK')
   t.equal(u.received.length, 0)
