@@ -17,7 +17,8 @@ export interface CompiledCriterion {
   readonly name: string
   readonly test: CriterionTest
   readonly needsUser: boolean
-  readonly okBit: number
+  /** okBit with the matched (sign) bit set: the criterion's result when it matches. */
+  readonly okResult: number
   readonly failBit: number
   /** Where it was written (`policy[0].allow.or[1]`) and what (`groups: {"has":"admin"}`). */
   readonly path: string
@@ -93,7 +94,7 @@ function parseCriterion(raw: unknown, path: string, issues: IssueList): Compiled
     name: key,
     test,
     needsUser: definition.needsUser,
-    okBit: bits.ok,
+    okResult: bits.ok | VALUE_BIT,
     failBit: bits.fail,
     path,
     source: `${key}: ${JSON.stringify(value)}`,
@@ -176,10 +177,8 @@ export function parsePolicy(raw: unknown, path = 'policy'): { rules: Rule[] } | 
 
 /** Encodes one result as a number: sign bit = matched, low bits = reason mask. */
 function runCriterion(c: CompiledCriterion, input: PolicyInput, trace: Trace | undefined): number {
-  let result: number
-  if (c.needsUser && input.user === undefined) result = USER_UNAUTHENTICATED
-  else result = c.test(input) ? c.okBit | VALUE_BIT : c.failBit
-  trace?.record(c, result)
+  const result = c.needsUser && input.user === undefined ? USER_UNAUTHENTICATED : c.test(input) ? c.okResult : c.failBit
+  if (trace !== undefined) trace.record(c, result)
   return result
 }
 
@@ -199,6 +198,9 @@ class Trace {
   }
 }
 
+/** Runs one condition; `full` forbids stopping early (see runnerFor). */
+type ConditionRunner = (input: PolicyInput, full: boolean, trace: Trace | undefined) => number
+
 /**
  * Merging follows Pomerium: `or` (and `nor`, over inverted results) is true when any
  * result is, carrying the reasons of the true ones, else the reasons of all; `and` (and
@@ -206,79 +208,102 @@ class Trace {
  * early only where the rest could not change the verdict, which depends on whether a
  * user-unauthenticated reason can still appear: never in the reasons of a matching
  * criterion, and never at all when a user is present. With a trace, nothing stops early.
+ * Each operator gets its own small function so the hot loop has no dispatch in it.
  */
-function runCondition(condition: Condition, input: PolicyInput, full: boolean, trace: Trace | undefined): number {
-  const { criteria } = condition
-  let trueMask = 0
-  let falseMask = 0
-  let anyTrue = false
-  let anyFalse = false
+function runnerFor(condition: Condition): ConditionRunner {
+  const criteria = condition.criteria
+  const n = criteria.length
   switch (condition.operator) {
     case 'and':
-      for (const c of criteria) {
-        const r = runCriterion(c, input, trace)
-        if (r < 0) trueMask |= r & REASON_BITS
-        else {
-          falseMask |= r
-          anyFalse = true
-          if (!full) break
+      return (input, full, trace) => {
+        let trueMask = 0
+        let falseMask = 0
+        let anyFalse = false
+        for (let i = 0; i < n; i++) {
+          const r = runCriterion(criteria[i], input, trace)
+          if (r < 0) trueMask |= r & REASON_BITS
+          else {
+            falseMask |= r
+            anyFalse = true
+            if (!full) break
+          }
         }
+        return anyFalse ? falseMask : trueMask | VALUE_BIT
       }
-      return anyFalse ? falseMask : trueMask | VALUE_BIT
     case 'or':
-      for (const c of criteria) {
-        const r = runCriterion(c, input, trace)
-        if (r < 0) {
-          trueMask |= r & REASON_BITS
-          anyTrue = true
-          if (!trace) break
-        } else falseMask |= r
+      return (input, _full, trace) => {
+        let falseMask = 0
+        for (let i = 0; i < n; i++) {
+          const r = runCriterion(criteria[i], input, trace)
+          if (r < 0) return trace === undefined ? r : orTraced(criteria, i, r, input, trace)
+          falseMask |= r
+        }
+        return falseMask
       }
-      return anyTrue ? trueMask | VALUE_BIT : falseMask
     case 'not':
-      // True when no criterion matches; false with the reasons of those that did.
-      for (const c of criteria) {
-        const r = runCriterion(c, input, trace)
-        if (r < 0) {
-          trueMask |= r & REASON_BITS
-          anyTrue = true
-          if (!trace) break
-        } else falseMask |= r
+      // True when no criterion matches; false with the reasons of one that did.
+      return (input, _full, trace) => {
+        let falseMask = 0
+        for (let i = 0; i < n; i++) {
+          const r = runCriterion(criteria[i], input, trace)
+          if (r < 0) {
+            if (trace !== undefined) for (let j = i + 1; j < n; j++) runCriterion(criteria[j], input, trace)
+            return r & REASON_BITS
+          }
+          falseMask |= r
+        }
+        return falseMask | VALUE_BIT
       }
-      return anyTrue ? trueMask : falseMask | VALUE_BIT
     case 'nor':
       // True when some criterion does not match (Pomerium's nor), with the reasons of
-      // all that did not.
-      for (const c of criteria) {
-        const r = runCriterion(c, input, trace)
-        if (r < 0) trueMask |= r & REASON_BITS
-        else {
-          falseMask |= r
-          anyFalse = true
-          if (!full) break
+      // those that did not.
+      return (input, full, trace) => {
+        let trueMask = 0
+        let falseMask = 0
+        let anyFalse = false
+        for (let i = 0; i < n; i++) {
+          const r = runCriterion(criteria[i], input, trace)
+          if (r < 0) trueMask |= r & REASON_BITS
+          else {
+            falseMask |= r
+            anyFalse = true
+            if (!full) break
+          }
         }
+        return anyFalse ? falseMask | VALUE_BIT : trueMask
       }
-      return anyFalse ? falseMask | VALUE_BIT : trueMask
   }
 }
 
+/** With a trace, an `or` records the criteria after the first match too. */
+function orTraced(criteria: readonly CompiledCriterion[], from: number, first: number, input: PolicyInput, trace: Trace): number {
+  let mask = first & REASON_BITS
+  for (let j = from + 1; j < criteria.length; j++) {
+    const r = runCriterion(criteria[j], input, trace)
+    if (r < 0) mask |= r & REASON_BITS
+  }
+  return mask | VALUE_BIT
+}
+
+interface Step { readonly rule: Rule; readonly condition: Condition; readonly run: ConditionRunner }
 interface Outcome { matched: boolean; mask: number; rule: Rule | undefined }
 
-function runRules(rules: readonly Rule[], input: PolicyInput, full: boolean, trace: Trace | undefined): Outcome {
+function runSteps(steps: readonly Step[], input: PolicyInput, full: boolean, trace: Trace | undefined): Outcome {
   let trueMask = 0
   let falseMask = 0
   let first: Rule | undefined
-  for (const rule of rules) {
-    if (trace) trace.rule = rule
-    for (const condition of rule.conditions) {
-      if (trace) trace.condition = condition
-      const r = runCondition(condition, input, full, trace)
-      if (r < 0) {
-        trueMask |= r & REASON_BITS
-        first ??= rule
-        if (!full) return { matched: true, mask: trueMask, rule: first }
-      } else falseMask |= r
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]
+    if (trace !== undefined) {
+      trace.rule = step.rule
+      trace.condition = step.condition
     }
+    const r = step.run(input, full, trace)
+    if (r < 0) {
+      trueMask |= r & REASON_BITS
+      first ??= step.rule
+      if (!full) break
+    } else falseMask |= r
   }
   return first ? { matched: true, mask: trueMask, rule: first } : { matched: false, mask: falseMask, rule: undefined }
 }
@@ -288,13 +313,18 @@ export interface Explanation {
   trace: readonly TraceEntry[]
 }
 
+/** A policy's conditions, flattened per action, each with its compiled runner. */
+function stepsFor(rules: readonly Rule[], action: Action): Step[] {
+  return rules.filter((r) => r.action === action).flatMap((rule) => rule.conditions.map((condition) => ({ rule, condition, run: runnerFor(condition) })))
+}
+
 export class Policy {
-  private readonly allowRules: readonly Rule[]
-  private readonly denyRules: readonly Rule[]
+  private readonly allowSteps: readonly Step[]
+  private readonly denySteps: readonly Step[]
 
   constructor(readonly rules: readonly Rule[]) {
-    this.allowRules = rules.filter((r) => r.action === 'allow')
-    this.denyRules = rules.filter((r) => r.action === 'deny')
+    this.allowSteps = stepsFor(rules, 'allow')
+    this.denySteps = stepsFor(rules, 'deny')
   }
 
   evaluate(input: PolicyInput): Decision {
@@ -316,9 +346,9 @@ export class Policy {
     // Without a user every criterion must be seen (any may need a sign-in); with one,
     // the first matching rule settles its side.
     const full = trace !== undefined || input.user === undefined
-    const deny = runRules(this.denyRules, input, full, trace)
+    const deny = runSteps(this.denySteps, input, full, trace)
     if (deny.matched && !full) return new Decision('deny', deny.mask, deny.rule)
-    const allow = runRules(this.allowRules, input, full, trace)
+    const allow = runSteps(this.allowSteps, input, full, trace)
     if ((allow.mask | deny.mask) & USER_UNAUTHENTICATED) return new Decision('sign_in', USER_UNAUTHENTICATED, undefined)
     if (deny.matched) return new Decision('deny', deny.mask, deny.rule)
     if (allow.matched) return new Decision('allow', allow.mask, allow.rule)

@@ -43,7 +43,7 @@ export interface PreparedUser {
   readonly groupSet: ReadonlySet<string>
   readonly claims: Readonly<Record<string, unknown>>
   /** Claim lists already looked up, by claim name. */
-  readonly claimCache: Map<string, readonly string[] | undefined>
+  readonly claimCache: Map<string, readonly string[]>
 }
 
 export type Verdict = 'allow' | 'deny' | 'sign_in'

@@ -22,13 +22,17 @@ export function prepareUser(user: UserClaims): PreparedUser {
   }
 }
 
+/** Marks a claim looked up and found missing, so the miss is cached too. */
+const NO_CLAIM: readonly string[] = Object.freeze([])
+
 /** A claim's values as a list of strings. Pomerium treats every claim as a list, so a
  *  string claim is a one-element list. The literal key wins (namespaced claims such as
  *  `https://example.com/roles`); otherwise `a.b` walks into nested objects, `\.` being a
  *  literal dot. Missing claims and objects give undefined. */
 export function claimValues(user: PreparedUser, name: string, path: readonly string[]): readonly string[] | undefined {
   const cache = user.claimCache
-  if (cache.has(name)) return cache.get(name)
+  const cached = cache.get(name)
+  if (cached !== undefined) return cached === NO_CLAIM ? undefined : cached
   let value: unknown = Object.hasOwn(user.claims, name) ? user.claims[name] : undefined
   if (value === undefined && path.length > 1) {
     value = user.claims
@@ -41,7 +45,7 @@ export function claimValues(user: PreparedUser, name: string, path: readonly str
     }
   }
   const list = toList(value)
-  cache.set(name, list)
+  cache.set(name, list ?? NO_CLAIM)
   return list
 }
 
