@@ -2,7 +2,7 @@
 // installed) nginx, in front of the same upstream, loaded in turn and interleaved with
 // the same client and settings. Loopback only, bounded in time.
 //
-//   npm run bench -- --duration 5 --rounds 3 --connections 50
+//   npm run bench -- --duration 5 --rounds 3 --connections 50   (--skip-proxy: micro-benchmarks only)
 
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -11,6 +11,7 @@ import { cpus, tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import { benchCompile, benchDecisions } from './policy.js'
 import { benchRouteTable } from './route-table.js'
 
 const { values } = parseArgs({
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
+    'skip-proxy': { type: 'boolean', default: false },
   },
 })
 const DURATION = Number(values.duration)
@@ -136,7 +138,11 @@ async function main() {
 
   console.log('route table:')
   console.log(await benchRouteTable())
+  console.log('\npolicy engine (one core):')
+  console.log(benchDecisions())
+  console.log(benchCompile())
   console.log()
+  if (values['skip-proxy']) return
 
   const upstreamPort = await startForked('bench/upstream.ts')
   const contenders: { name: string; url: string }[] = [{ name: 'upstream (direct)', url: `http://127.0.0.1:${upstreamPort}/` }]

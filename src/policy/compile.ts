@@ -1,12 +1,13 @@
 // Pomerium Policy Language: parse a policy (plain data, as read from YAML) once into
-// rules of compiled criteria, then evaluate inputs against it without allocating more
-// than the Decision.
+// rules of compiled criteria, then generate one evaluator function for it, which
+// allocates nothing but the Decision it returns.
 
 import { suggest } from '../suggest.js'
 import { CRITERIA, CRITERIA_BY_NAME, type CriterionDefinition } from './criteria/index.js'
-import type { CriterionTest } from './criteria/criterion.js'
+import type { Emit } from './criteria/criterion.js'
 import { describe, isPlainObject, IssueList } from './issues.js'
 import { REASON_BITS, reasonBit, reasonNames, USER_UNAUTHENTICATED, VALUE_BIT } from './reasons.js'
+import type { Constant } from './matchers.js'
 import type { PolicyInput, PolicyIssue, Verdict } from './types.js'
 
 export type Action = 'allow' | 'deny'
@@ -15,7 +16,8 @@ const OPERATORS: readonly Operator[] = ['and', 'or', 'not', 'nor']
 
 export interface CompiledCriterion {
   readonly name: string
-  readonly test: CriterionTest
+  /** Emits the criterion's test for the generated evaluator. */
+  readonly emit: Emit
   readonly needsUser: boolean
   /** okBit with the matched (sign) bit set: the criterion's result when it matches. */
   readonly okResult: number
@@ -87,12 +89,12 @@ function parseCriterion(raw: unknown, path: string, issues: IssueList): Compiled
   if (!definition) return issues.add(`${path}.${key}`, `unknown policy criterion "${name}"${suggest(name, CRITERION_NAMES)}`)
   if (subPath !== undefined && !definition.takesSubPath) return issues.add(`${path}.${key}`, `${name} takes no sub-path after /`)
   const value = raw[key]
-  const test = definition.compile(value, { issues, path: `${path}.${key}`, subPath })
-  if (!test) return undefined
+  const emit = definition.compile(value, { issues, path: `${path}.${key}`, subPath })
+  if (!emit) return undefined
   const bits = criterionBits.get(definition)!
   return {
     name: key,
-    test,
+    emit,
     needsUser: definition.needsUser,
     okResult: bits.ok | VALUE_BIT,
     failBit: bits.fail,
@@ -175,13 +177,6 @@ export function parsePolicy(raw: unknown, path = 'policy'): { rules: Rule[] } | 
 
 // ---- evaluation -------------------------------------------------------------------
 
-/** Encodes one result as a number: sign bit = matched, low bits = reason mask. */
-function runCriterion(c: CompiledCriterion, input: PolicyInput, trace: Trace | undefined): number {
-  const result = c.needsUser && input.user === undefined ? USER_UNAUTHENTICATED : c.test(input) ? c.okResult : c.failBit
-  if (trace !== undefined) trace.record(c, result)
-  return result
-}
-
 class Trace {
   readonly entries: TraceEntry[] = []
   rule: Rule | undefined
@@ -198,133 +193,100 @@ class Trace {
   }
 }
 
-/** Runs one condition; `full` forbids stopping early (see runnerFor). */
-type ConditionRunner = (input: PolicyInput, full: boolean, trace: Trace | undefined) => number
+type Evaluator = (input: PolicyInput, trace: Trace | undefined) => Decision
 
 /**
+ * Generates the evaluator's source. Results are numbers: the sign bit says "matched",
+ * the low bits hold the reason mask, so merging reasons is a bitwise OR.
+ *
  * Merging follows Pomerium: `or` (and `nor`, over inverted results) is true when any
  * result is, carrying the reasons of the true ones, else the reasons of all; `and` (and
- * `not`) is true when all are, else it carries the reasons of the false ones. Loops stop
- * early only where the rest could not change the verdict, which depends on whether a
- * user-unauthenticated reason can still appear: never in the reasons of a matching
- * criterion, and never at all when a user is present. With a trace, nothing stops early.
- * Each operator gets its own small function so the hot loop has no dispatch in it.
+ * `not`) is true when all are, else it carries the reasons of the false ones. Evaluation
+ * stops early only where the rest could not change the verdict, which depends on
+ * whether a user-unauthenticated reason can still appear: never in the reasons of a
+ * matching criterion, and never at all when a user is present (`full` is false then).
+ * With a trace, nothing stops early.
+ *
+ * Only fixed templates become source text; every value from the policy is passed in
+ * through the constants array K.
  */
-function runnerFor(condition: Condition): ConditionRunner {
-  const criteria = condition.criteria
-  const n = criteria.length
-  switch (condition.operator) {
-    case 'and':
-      return (input, full, trace) => {
-        let trueMask = 0
-        let falseMask = 0
-        let anyFalse = false
-        for (let i = 0; i < n; i++) {
-          const r = runCriterion(criteria[i], input, trace)
-          if (r < 0) trueMask |= r & REASON_BITS
-          else {
-            falseMask |= r
-            anyFalse = true
-            if (!full) break
-          }
-        }
-        return anyFalse ? falseMask : trueMask | VALUE_BIT
-      }
-    case 'or':
-      return (input, _full, trace) => {
-        let falseMask = 0
-        for (let i = 0; i < n; i++) {
-          const r = runCriterion(criteria[i], input, trace)
-          if (r < 0) return trace === undefined ? r : orTraced(criteria, i, r, input, trace)
-          falseMask |= r
-        }
-        return falseMask
-      }
-    case 'not':
-      // True when no criterion matches; false with the reasons of one that did.
-      return (input, _full, trace) => {
-        let falseMask = 0
-        for (let i = 0; i < n; i++) {
-          const r = runCriterion(criteria[i], input, trace)
-          if (r < 0) {
-            if (trace !== undefined) for (let j = i + 1; j < n; j++) runCriterion(criteria[j], input, trace)
-            return r & REASON_BITS
-          }
-          falseMask |= r
-        }
-        return falseMask | VALUE_BIT
-      }
-    case 'nor':
-      // True when some criterion does not match (Pomerium's nor), with the reasons of
-      // those that did not.
-      return (input, full, trace) => {
-        let trueMask = 0
-        let falseMask = 0
-        let anyFalse = false
-        for (let i = 0; i < n; i++) {
-          const r = runCriterion(criteria[i], input, trace)
-          if (r < 0) trueMask |= r & REASON_BITS
-          else {
-            falseMask |= r
-            anyFalse = true
-            if (!full) break
-          }
-        }
-        return anyFalse ? falseMask | VALUE_BIT : trueMask
-      }
+function generate(allow: readonly Step[], deny: readonly Step[], k: Constant): string {
+  let label = 0
+  const criterionCode = (c: CompiledCriterion): string => {
+    const test = `(${c.emit(k)}) ? ${c.okResult} : ${c.failBit}`
+    const value = c.needsUser ? `user === undefined ? ${USER_UNAUTHENTICATED} : ${test}` : test
+    return `r = ${value};\nif (trace !== undefined) trace.record(${k(c)}, r);\n`
   }
-}
-
-/** With a trace, an `or` records the criteria after the first match too. */
-function orTraced(criteria: readonly CompiledCriterion[], from: number, first: number, input: PolicyInput, trace: Trace): number {
-  let mask = first & REASON_BITS
-  for (let j = from + 1; j < criteria.length; j++) {
-    const r = runCriterion(criteria[j], input, trace)
-    if (r < 0) mask |= r & REASON_BITS
-  }
-  return mask | VALUE_BIT
-}
-
-interface Step { readonly rule: Rule; readonly condition: Condition; readonly run: ConditionRunner }
-interface Outcome { matched: boolean; mask: number; rule: Rule | undefined }
-
-function runSteps(steps: readonly Step[], input: PolicyInput, full: boolean, trace: Trace | undefined): Outcome {
-  let trueMask = 0
-  let falseMask = 0
-  let first: Rule | undefined
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]
-    if (trace !== undefined) {
-      trace.rule = step.rule
-      trace.condition = step.condition
+  const conditionCode = (condition: Condition): string => {
+    const l = `c${label++}`
+    // Which outcome lets the loop stop, and when.
+    const stopOnTrue = condition.operator === 'or' || condition.operator === 'not'
+    const stop = stopOnTrue ? 'trace === undefined' : '!full'
+    let body = ''
+    for (const c of condition.criteria) {
+      body += criterionCode(c)
+      body += stopOnTrue
+        ? `if (r < 0) { tm |= r & ${REASON_BITS}; at = true; if (${stop}) break ${l}; } else fm |= r;\n`
+        : `if (r < 0) tm |= r & ${REASON_BITS}; else { fm |= r; af = true; if (${stop}) break ${l}; }\n`
     }
-    const r = step.run(input, full, trace)
-    if (r < 0) {
-      trueMask |= r & REASON_BITS
-      first ??= step.rule
-      if (!full) break
-    } else falseMask |= r
+    const result = {
+      and: `af ? fm : tm | ${VALUE_BIT}`,
+      or: `at ? tm | ${VALUE_BIT} : fm`,
+      not: `at ? tm : fm | ${VALUE_BIT}`,
+      nor: `af ? fm | ${VALUE_BIT} : tm`,
+    }[condition.operator]
+    return `tm = 0; fm = 0; at = false; af = false;\n${l}: {\n${body}}\nc = ${result};\n`
   }
-  return first ? { matched: true, mask: trueMask, rule: first } : { matched: false, mask: falseMask, rule: undefined }
+  const side = (steps: readonly Step[], name: string): string => {
+    let code = `let ${name}T = 0, ${name}F = 0, ${name}Rule;\n${name}: {\n`
+    for (const step of steps) {
+      code += `if (trace !== undefined) { trace.rule = ${k(step.rule)}; trace.condition = ${k(step.condition)}; }\n`
+      code += conditionCode(step.condition)
+      code += `if (c < 0) { ${name}T |= c & ${REASON_BITS}; if (${name}Rule === undefined) ${name}Rule = ${k(step.rule)}; if (!full) break ${name}; } else ${name}F |= c;\n`
+    }
+    return code + '}\n'
+  }
+  return `return function evaluate(input, trace) {
+const req = input.request, user = input.user;
+// Without a user every criterion must be seen (any may need a sign-in).
+const full = trace !== undefined || user === undefined;
+let r = 0, c = 0, tm = 0, fm = 0, at = false, af = false, cv;
+${side(deny, 'deny')}if (denyRule !== undefined && !full) return decide('deny', denyT, denyRule);
+${side(allow, 'allow')}const allowMask = allowRule !== undefined ? allowT : allowF;
+const denyMask = denyRule !== undefined ? denyT : denyF;
+if ((allowMask | denyMask) & ${USER_UNAUTHENTICATED}) return decide('sign_in', ${USER_UNAUTHENTICATED}, undefined);
+if (denyRule !== undefined) return decide('deny', denyT, denyRule);
+if (allowRule !== undefined) return decide('allow', allowT, allowRule);
+return decide('deny', allowF, undefined);
+}`
 }
+
+interface Step { readonly rule: Rule; readonly condition: Condition }
+
+function stepsFor(rules: readonly Rule[], action: Action): Step[] {
+  return rules.filter((r) => r.action === action).flatMap((rule) => rule.conditions.map((condition) => ({ rule, condition })))
+}
+
+const decide = (verdict: Verdict, mask: number, rule: Rule | undefined) => new Decision(verdict, mask, rule)
 
 export interface Explanation {
   decision: Decision
   trace: readonly TraceEntry[]
 }
 
-/** A policy's conditions, flattened per action, each with its compiled runner. */
-function stepsFor(rules: readonly Rule[], action: Action): Step[] {
-  return rules.filter((r) => r.action === action).flatMap((rule) => rule.conditions.map((condition) => ({ rule, condition, run: runnerFor(condition) })))
-}
-
+/**
+ * Pomerium's order: (1) a user-unauthenticated reason on either side asks for a
+ * sign-in; (2) a matching deny rule denies; (3) a matching allow rule allows; (4)
+ * anything else, an empty policy included, denies.
+ */
 export class Policy {
-  private readonly allowSteps: readonly Step[]
-  private readonly denySteps: readonly Step[]
+  private readonly run: Evaluator
 
   constructor(readonly rules: readonly Rule[]) {
-    this.allowSteps = stepsFor(rules, 'allow')
-    this.denySteps = stepsFor(rules, 'deny')
+    const constants: unknown[] = []
+    const k: Constant = (value) => `K[${constants.push(value) - 1}]`
+    const source = generate(stepsFor(rules, 'allow'), stepsFor(rules, 'deny'), k)
+    this.run = new Function('K', 'decide', source)(constants, decide) as Evaluator
   }
 
   evaluate(input: PolicyInput): Decision {
@@ -335,23 +297,5 @@ export class Policy {
   explain(input: PolicyInput): Explanation {
     const trace = new Trace()
     return { decision: this.run(input, trace), trace: trace.entries }
-  }
-
-  /**
-   * Pomerium's order: (1) a user-unauthenticated reason on either side asks for a
-   * sign-in; (2) a matching deny rule denies; (3) a matching allow rule allows; (4)
-   * anything else, an empty policy included, denies.
-   */
-  private run(input: PolicyInput, trace: Trace | undefined): Decision {
-    // Without a user every criterion must be seen (any may need a sign-in); with one,
-    // the first matching rule settles its side.
-    const full = trace !== undefined || input.user === undefined
-    const deny = runSteps(this.denySteps, input, full, trace)
-    if (deny.matched && !full) return new Decision('deny', deny.mask, deny.rule)
-    const allow = runSteps(this.allowSteps, input, full, trace)
-    if ((allow.mask | deny.mask) & USER_UNAUTHENTICATED) return new Decision('sign_in', USER_UNAUTHENTICATED, undefined)
-    if (deny.matched) return new Decision('deny', deny.mask, deny.rule)
-    if (allow.matched) return new Decision('allow', allow.mask, allow.rule)
-    return new Decision('deny', allow.mask, undefined)
   }
 }

@@ -5,5 +5,5 @@ export const accept: CriterionDefinition = {
   needsUser: false,
   ok: 'accept',
   fail: 'accept',
-  compile: (value, ctx) => expectTrue(value, ctx) && (() => true),
+  compile: (value, ctx) => expectTrue(value, ctx) && (() => 'true'),
 }

@@ -6,5 +6,5 @@ export const authenticatedUser: CriterionDefinition = {
   ok: 'user-ok',
   fail: 'user-unauthorized',
   // Only reached with a user present (needsUser), so any session passes.
-  compile: (value, ctx) => expectTrue(value, ctx) && (() => true),
+  compile: (value, ctx) => expectTrue(value, ctx) && (() => 'true'),
 }

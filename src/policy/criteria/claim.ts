@@ -16,12 +16,9 @@ export const claim: CriterionDefinition = {
   compile(value, ctx) {
     const name = ctx.subPath
     if (!name) return ctx.issues.add(ctx.path, 'claim needs a claim name: claim/NAME (e.g. claim/groups or claim/https://example.com/roles)')
-    const test = compileListMatcher(value, ctx.path, ctx.issues)
+    const match = compileListMatcher(value, ctx.path, ctx.issues)
     const path = claimPath(name)
     // A claim the user does not have matches nothing, not even `exclude`: deny by default.
-    return test && ((input) => {
-      const values = claimValues(input.user!, name, path)
-      return values !== undefined && test(values)
-    })
+    return match && ((k) => `(cv = ${k(claimValues)}(user, ${k(name)}, ${k(path)})) !== undefined && (${match('cv', k)})`)
   },
 }

@@ -7,6 +7,5 @@ export const corsPreflight: CriterionDefinition = {
   ok: 'cors-request',
   fail: 'non-cors-request',
   compile: (value, ctx) =>
-    expectTrue(value, ctx) &&
-    ((input) => input.request.method === 'OPTIONS' && input.request.origin !== undefined && input.request.accessControlRequestMethod !== undefined),
+    expectTrue(value, ctx) && (() => `req.method === 'OPTIONS' && req.origin !== undefined && req.accessControlRequestMethod !== undefined`),
 }

@@ -1,8 +1,14 @@
 import type { IssueList } from '../issues.js'
+import type { Constant } from '../matchers.js'
 import type { PolicyInput } from '../types.js'
 
-/** Called with a user present whenever the criterion needs one. */
-export type CriterionTest = (input: PolicyInput) => boolean
+/**
+ * A compiled criterion emits a boolean JavaScript expression for the policy's generated
+ * evaluator. In scope: `input` (PolicyInput), `req` (input.request), `user`
+ * (input.user, defined whenever the criterion needs a user) and `cv`, a scratch
+ * variable. Values reach the code only through `k(value)` constants.
+ */
+export type Emit = (k: Constant) => string
 
 export interface CriterionContext {
   readonly issues: IssueList
@@ -20,8 +26,11 @@ export interface CriterionDefinition {
   readonly ok: string
   readonly fail: string
   readonly takesSubPath?: boolean
-  compile(value: unknown, ctx: CriterionContext): CriterionTest | undefined
+  compile(value: unknown, ctx: CriterionContext): Emit | undefined
 }
+
+/** For criteria whose test is plain code rather than a matcher expression. */
+export const callTest = (test: (input: PolicyInput) => boolean): Emit => (k) => `${k(test)}(input)`
 
 /** accept, reject, authenticated_user and cors_preflight take `true` and nothing else:
  *  `false` would read as "not", which is what the `not` operator is for. */

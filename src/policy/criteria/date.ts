@@ -41,6 +41,6 @@ export const date: CriterionDefinition = {
     const before = value.before === undefined ? Infinity : readInstant(value.before, zone, `${ctx.path}.before`, ctx)
     if (after === undefined || before === undefined) return undefined
     if (after >= before) return ctx.issues.add(ctx.path, 'after must be earlier than before')
-    return (input) => input.request.time >= after && input.request.time < before
+    return (k) => `req.time >= ${k(after)} && req.time < ${k(before)}`
   },
 }

@@ -1,6 +1,6 @@
 import { clockFor } from '../clock.js'
 import { describe, isPlainObject } from '../issues.js'
-import type { CriterionContext, CriterionDefinition } from './criterion.js'
+import { callTest, type CriterionContext, type CriterionDefinition } from './criterion.js'
 import { onlyKeys, readTimeZone } from './time-zone.js'
 
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
@@ -52,6 +52,6 @@ export const dayOfWeek: CriterionDefinition = {
     const zone = readTimeZone(zoneRaw, ctx, false)
     if (days === undefined || zone === undefined) return undefined
     const clock = clockFor(zone)
-    return (input) => (days & (1 << clock.local(input.request.time).weekday)) !== 0
+    return callTest((input) => (days & (1 << clock.local(input.request.time).weekday)) !== 0)
   },
 }

@@ -7,7 +7,7 @@ export const domain: CriterionDefinition = {
   ok: 'domain-ok',
   fail: 'domain-unauthorized',
   compile(value, ctx) {
-    const test = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'lower' })
-    return test && ((input) => input.user!.domain !== undefined && test(input.user!.domain))
+    const match = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'lower' })
+    return match && ((k) => `user.domain !== undefined && (${match('user.domain', k)})`)
   },
 }

@@ -7,7 +7,7 @@ export const email: CriterionDefinition = {
   ok: 'email-ok',
   fail: 'email-unauthorized',
   compile(value, ctx) {
-    const test = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'lower' })
-    return test && ((input) => input.user!.email !== undefined && test(input.user!.email))
+    const match = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'lower' })
+    return match && ((k) => `user.email !== undefined && (${match('user.email', k)})`)
   },
 }

@@ -7,7 +7,7 @@ export const groups: CriterionDefinition = {
   ok: 'groups-ok',
   fail: 'groups-unauthorized',
   compile(value, ctx) {
-    const test = compileListMatcher(value, ctx.path, ctx.issues)
-    return test && ((input) => test(input.user!.groups))
+    const match = compileListMatcher(value, ctx.path, ctx.issues)
+    return match && ((k) => match('user.groups', k))
   },
 }

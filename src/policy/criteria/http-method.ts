@@ -7,7 +7,7 @@ export const httpMethod: CriterionDefinition = {
   ok: 'http-method-ok',
   fail: 'http-method-unauthorized',
   compile(value, ctx) {
-    const test = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'upper' })
-    return test && ((input) => test(input.request.method))
+    const match = compileStringMatcher(value, ctx.path, ctx.issues, { fold: 'upper' })
+    return match && ((k) => match('req.method', k))
   },
 }

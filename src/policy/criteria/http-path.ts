@@ -8,7 +8,7 @@ export const httpPath: CriterionDefinition = {
   ok: 'http-path-ok',
   fail: 'http-path-unauthorized',
   compile(value, ctx) {
-    const test = compileStringMatcher(value, ctx.path, ctx.issues)
-    return test && ((input) => test(input.request.path))
+    const match = compileStringMatcher(value, ctx.path, ctx.issues)
+    return match && ((k) => match('req.path', k))
   },
 }

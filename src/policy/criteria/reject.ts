@@ -5,5 +5,5 @@ export const reject: CriterionDefinition = {
   needsUser: false,
   ok: 'reject',
   fail: 'reject',
-  compile: (value, ctx) => expectTrue(value, ctx) && (() => false),
+  compile: (value, ctx) => expectTrue(value, ctx) && (() => 'false'),
 }

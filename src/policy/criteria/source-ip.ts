@@ -20,11 +20,6 @@ export const sourceIp: CriterionDefinition = {
       else ctx.issues.add(at, `${JSON.stringify(item)} is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)`)
     })
     if (ranges.length !== items.length) return undefined
-    return (input) => {
-      const ip = parseIpCached(input.request.sourceIp)
-      if (!ip) return false
-      for (const range of ranges) if (inRange(ip, range)) return true
-      return false
-    }
+    return (k) => `(cv = ${k(parseIpCached)}(req.sourceIp)) !== undefined && (${ranges.map((range) => `${k(inRange)}(cv, ${k(range)})`).join(' || ')})`
   },
 }

@@ -1,6 +1,6 @@
 import { clockFor } from '../clock.js'
 import { describe, isPlainObject } from '../issues.js'
-import type { CriterionContext, CriterionDefinition } from './criterion.js'
+import { callTest, type CriterionContext, type CriterionDefinition } from './criterion.js'
 import { onlyKeys, readTimeZone } from './time-zone.js'
 
 const CLOCK_TIME = /^(\d{1,2}):(\d{2})(?::(\d{2}))?$/
@@ -33,14 +33,14 @@ export const timeOfDay: CriterionDefinition = {
     if (after === before) return ctx.issues.add(ctx.path, 'after and before are equal: the window would be empty')
     const clock = clockFor(zone)
     if (after < before) {
-      return (input) => {
+      return callTest((input) => {
         const s = clock.local(input.request.time).secondOfDay
         return s >= after && s < before
-      }
+      })
     }
-    return (input) => {
+    return callTest((input) => {
       const s = clock.local(input.request.time).secondOfDay
       return s >= after || s < before
-    }
+    })
   },
 }

@@ -8,7 +8,7 @@ export const user: CriterionDefinition = {
   ok: 'user-ok',
   fail: 'user-unauthorized',
   compile(value, ctx) {
-    const test = compileStringMatcher(value, ctx.path, ctx.issues)
-    return test && ((input) => test(input.user!.id))
+    const match = compileStringMatcher(value, ctx.path, ctx.issues)
+    return match && ((k) => match('user.id', k))
   },
 }
