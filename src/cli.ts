@@ -1,8 +1,13 @@
-// gatehouse serve | check | keys
+// gatehouse serve | check | test | explain | keys
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
+import {
+  explainRequest, formatExplanation, formatResult, formatSummary, loadPolicyTests, parseUserJson, requestFromFlags, runPolicyTests, summarize,
+  type ExplainFlags,
+} from './config/policy-tests.js'
+import type { Config } from './config/compile.js'
 import { ConfigError, formatIssue } from './errors.js'
 import { serveUntilSignalled } from './serve.js'
 
@@ -11,20 +16,74 @@ const USAGE = `usage: gatehouse <command> [options]
 commands:
   serve  --config FILE   run the proxy (default config: ./config.yaml)
   check  --config FILE   validate the configuration and every policies/*.yaml; exit 1 on errors
+  test   --config FILE   run the policy tests (policies/*.test.yaml); exit 1 on a failure
+  explain --config FILE --url URL [--method GET] [--user JSON] [--source-ip IP]
+         [--time ISO] [--header 'Name: value']...
+                         show the route a request reaches, the verdict, and the rule and
+                         criteria that decided; --user is {"id","email","groups","claims"},
+                         omitted for no session
   keys                   print a fresh cookie secret and ES256 signing key
 `
 
-async function check(configPath: string): Promise<number> {
+/** Options only explain takes. */
+const EXPLAIN_OPTIONS = ['method', 'url', 'user', 'source-ip', 'time', 'header'] as const
+
+const errors = (n: number) => `${n} error${n === 1 ? '' : 's'}`
+
+/** The configuration, or undefined after listing its problems on stderr. */
+async function configOrIssues(configPath: string): Promise<Config | undefined> {
   try {
-    const config = await loadConfig(configPath)
-    console.log(`${configPath}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
-    return 0
+    return await loadConfig(configPath)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     for (const issue of err.issues) console.error(formatIssue(issue))
-    console.error(`${err.issues.length} error${err.issues.length === 1 ? '' : 's'}`)
-    return 1
+    console.error(errors(err.issues.length))
+    return undefined
   }
+}
+
+async function check(configPath: string): Promise<number> {
+  const config = await configOrIssues(configPath)
+  if (!config) return 1
+  console.log(`${configPath}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
+  return 0
+}
+
+async function test(configPath: string): Promise<number> {
+  const config = await configOrIssues(configPath)
+  if (!config) return 1
+  const loaded = await loadPolicyTests(config)
+  if (loaded.found === 0) {
+    console.log(`no policy tests (*.test.yaml) in ${config.policiesDir ?? 'policies_dir'}`)
+    return 0
+  }
+  const results = runPolicyTests(config, loaded.files)
+  for (const result of results) console.log(formatResult(result))
+  const summary = summarize(results)
+  console.log(formatSummary(summary))
+  if (loaded.issues.length > 0) {
+    for (const issue of loaded.issues) console.error(formatIssue(issue))
+    console.error(`${errors(loaded.issues.length)} in policy test files`)
+  }
+  return summary.failed > 0 || loaded.issues.length > 0 ? 1 : 0
+}
+
+async function explain(configPath: string, flags: ExplainFlags & { user?: string }): Promise<number> {
+  const request = requestFromFlags(flags)
+  if ('error' in request) return fail(request.error)
+  const user = flags.user === undefined ? undefined : parseUserJson(flags.user)
+  if (user && 'error' in user) return fail(user.error)
+  const config = await configOrIssues(configPath)
+  if (!config) return 1
+  const result = explainRequest(config, request.value, user?.value)
+  if ('error' in result) return fail(result.error)
+  for (const line of formatExplanation(result.value, request.value)) console.log(line)
+  return 0
+}
+
+function fail(message: string): number {
+  console.error(`gatehouse: ${message}`)
+  return 1
 }
 
 function keys(): number {
@@ -41,7 +100,16 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        method: { type: 'string' },
+        url: { type: 'string' },
+        user: { type: 'string' },
+        'source-ip': { type: 'string' },
+        time: { type: 'string' },
+        header: { type: 'string', multiple: true },
+      },
     })
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}`)
@@ -53,6 +121,11 @@ export async function main(argv: string[]): Promise<number> {
   if (values.help || command === undefined) {
     process.stdout.write(USAGE)
     return command === undefined && !values.help ? 2 : 0
+  }
+  const misplaced = command === 'explain' ? undefined : EXPLAIN_OPTIONS.find((name) => values[name] !== undefined)
+  if (misplaced) {
+    process.stderr.write(`--${misplaced} is an option of explain, not of ${command}\n${USAGE}`)
+    return 2
   }
   switch (command) {
     case 'serve':
@@ -66,6 +139,16 @@ export async function main(argv: string[]): Promise<number> {
       return -1
     case 'check':
       return check(configPath)
+    case 'test':
+      return test(configPath)
+    case 'explain':
+      if (values.url === undefined) {
+        process.stderr.write(`explain needs --url\n${USAGE}`)
+        return 2
+      }
+      return explain(configPath, {
+        method: values.method, url: values.url, user: values.user, sourceIp: values['source-ip'], time: values.time, headers: values.header,
+      })
     case 'keys':
       return keys()
     default:
@@ -73,6 +156,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2
   }
 }
+
+// `gatehouse test | head` closes stdout early: the exit code should still tell the
+// outcome, not an unhandled EPIPE.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err
+})
 
 main(process.argv.slice(2)).then(
   (code) => {

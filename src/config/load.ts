@@ -22,12 +22,12 @@ export interface LoadOptions {
 
 export interface SourceFile { path: string; display: string }
 
-function displayName(file: string): string {
+export function displayName(file: string): string {
   const rel = path.relative(process.cwd(), file)
   return rel && !rel.startsWith('..') ? rel : file
 }
 
-async function readBounded(file: SourceFile, issues: ConfigIssue[]): Promise<string | undefined> {
+export async function readBounded(file: SourceFile, issues: ConfigIssue[]): Promise<string | undefined> {
   try {
     const info = await stat(file.path)
     if (!info.isFile()) {

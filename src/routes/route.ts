@@ -85,7 +85,7 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     allowWebsockets: spec.allow_websockets ?? false,
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? false, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? false,
-    policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path}.allowed_*`)]),
+    policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path} (legacy allow fields)`)]),
   }
   return Object.freeze(route)
 }
