@@ -1,0 +1,209 @@
+// Policies through the real proxy: verdicts become 403, 401 or a forwarded request, the
+// upstream never sees a refused one, and every decision writes one log line.
+
+import t from 'tap'
+import { send } from '../helpers/client.js'
+import type { AddressInfo } from 'node:net'
+import pino from 'pino'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config/load.js'
+import { gatehouse, writeConfigDir } from '../helpers/gatehouse.js'
+import { upstream } from '../helpers/upstream.js'
+
+const HOST = 'app.example.com'
+
+/** The fields of the decision log line, without pino's own. */
+const AUTHORIZE_FIELDS = ['request_id', 'route', 'method', 'host', 'path', 'ip', 'user', 'email', 'groups', 'verdict', 'reasons', 'rule']
+const REQUEST_ID_TODO = 'BUG src/app.ts requestIdLogLabel "request_id" + src/ops/decision-log.ts: the request logger already binds request_id, so each decision line carries it twice (duplicate JSON key) and authorize_log_fields cannot drop it'
+
+const authorizeLines = (logs: Record<string, unknown>[]) => logs.filter((line) => line.msg === 'authorize')
+const ownFields = (line: Record<string, unknown>) => Object.keys(line).filter((k) => AUTHORIZE_FIELDS.includes(k)).sort()
+
+t.test('a public route with a deny rule on /admin', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, [
+    'routes:',
+    `  - from: http://${HOST}`,
+    `    to: ${up.origin}`,
+    '    allow_public_unauthenticated_access: true',
+    '    policy:',
+    '      deny:',
+    '        or:',
+    '          - http_path: {starts_with: /admin}',
+    '',
+  ].join('\n'))
+
+  for (const path of ['/admin', '/admin/users?x=1', '/%61dmin', '/public/../admin/x']) {
+    const res = await send(gh.port, { host: HOST, path })
+    t.equal(res.status, 403, `${path}: 403`)
+    t.match(res.headers['content-type'], /^application\/json/)
+    const body = JSON.parse(res.body)
+    t.equal(body.error, 'GH_ERR_FORBIDDEN', `${path}: code`)
+    t.equal(body.status, 403)
+    t.equal(body.request_id, res.headers['x-request-id'])
+  }
+  t.equal(up.received.length, 0, 'the upstream never saw a denied request')
+
+  const ok = await send(gh.port, { host: HOST, path: '/public?q=1' })
+  t.equal(ok.status, 200)
+  t.equal(up.received.length, 1)
+  t.equal(up.received[0].url, '/public?q=1')
+
+  // One decision line per request, with every default field.
+  const lines = authorizeLines(gh.logs)
+  t.equal(lines.length, 5, 'one authorize line per request')
+  const denied = lines[0]
+  t.match(denied, {
+    route: `http://${HOST}`,
+    method: 'GET',
+    host: HOST,
+    path: '/admin',
+    ip: '127.0.0.1',
+    verdict: 'deny',
+    reasons: ['http-path-ok'],
+    rule: 'routes[0].policy',
+  })
+  t.type(denied.request_id, 'string')
+  t.strictSame(ownFields(denied), ['host', 'ip', 'method', 'path', 'reasons', 'request_id', 'route', 'rule', 'verdict'], 'no user fields without a user')
+  t.equal(lines[1].path, '/admin/users', 'the path is logged without its query')
+  t.equal(lines[2].path, '/admin', 'the normalised path is judged and logged')
+  t.equal(lines[3].path, '/admin/x')
+  // The legacy fields' rule is labelled after the route (the exact wording is not pinned).
+  t.match(lines[4], { path: '/public', verdict: 'allow', reasons: ['accept'], rule: /^routes\[0\]/ })
+  t.not(lines[4].rule, 'routes[0].policy')
+  t.equal(new Set(lines.map((l) => l.request_id)).size, 5, 'each line has its own request id')
+})
+
+t.test('allow_any_authenticated_user without a session asks for a sign-in', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_any_authenticated_user: true\n`)
+  const res = await send(gh.port, { host: HOST, path: '/dashboard' })
+  t.equal(res.status, 401)
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.match(JSON.parse(res.body), { error: 'GH_ERR_UNAUTHENTICATED', status: 401 })
+  t.equal(up.received.length, 0)
+  const lines = authorizeLines(gh.logs)
+  t.equal(lines.length, 1)
+  t.match(lines[0], { verdict: 'sign_in', reasons: ['user-unauthenticated'], path: '/dashboard', route: `http://${HOST}` })
+  t.notOk('rule' in lines[0] && lines[0].rule !== undefined, 'a sign-in names no rule')
+})
+
+t.test('a deny rule that needs a user, on a public route, asks for a sign-in', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, [
+    'routes:',
+    `  - from: http://${HOST}`,
+    `    to: ${up.origin}`,
+    '    policy:',
+    '      - allow: {or: [{accept: true}]}',
+    '      - deny: {or: [{email: {ends_with: "@evil.example"}}]}',
+    '',
+  ].join('\n'))
+  const res = await send(gh.port, { host: HOST })
+  t.equal(res.status, 401)
+  t.equal(JSON.parse(res.body).error, 'GH_ERR_UNAUTHENTICATED')
+  t.equal(up.received.length, 0)
+})
+
+t.test('source_ip decides, for the loopback client', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, [
+    'routes:',
+    `  - from: http://${HOST}`,
+    `    to: ${up.origin}`,
+    '    policy:',
+    '      allow:',
+    '        or:',
+    '          - source_ip: 127.0.0.1',
+    `  - from: http://other.example.com`,
+    `    to: ${up.origin}`,
+    '    policy: {allow: {or: [{source_ip: [10.0.0.0/8, "::1"]}]}}',
+    `  - from: http://cidr.example.com`,
+    `    to: ${up.origin}`,
+    '    policy: {allow: {and: [{source_ip: 127.0.0.0/8}, {http_method: {in: [GET, HEAD]}}]}}',
+    '',
+  ].join('\n'))
+
+  const allowed = await send(gh.port, { host: HOST, path: '/x' })
+  t.equal(allowed.status, 200)
+  t.equal(up.received.length, 1)
+  t.equal(up.received[0].url, '/x')
+
+  const denied = await send(gh.port, { host: 'other.example.com' })
+  t.equal(denied.status, 403)
+  t.equal(JSON.parse(denied.body).error, 'GH_ERR_FORBIDDEN')
+
+  t.equal((await send(gh.port, { host: 'cidr.example.com' })).status, 200)
+  t.equal((await send(gh.port, { host: 'cidr.example.com', method: 'POST', body: 'x' })).status, 403)
+  t.equal(up.received.length, 2, 'only the allowed requests reached the upstream')
+
+  const lines = authorizeLines(gh.logs)
+  t.equal(lines.length, 4)
+  t.match(lines[0], { verdict: 'allow', reasons: ['source-ip-ok'], rule: 'routes[0].policy', ip: '127.0.0.1', route: `http://${HOST}` })
+  t.match(lines[1], { verdict: 'deny', reasons: ['source-ip-unauthorized'], route: 'http://other.example.com' })
+  t.match(lines[2], { verdict: 'allow', reasons: ['http-method-ok', 'source-ip-ok'], rule: 'routes[2].policy' })
+  t.match(lines[3], { verdict: 'deny', reasons: ['http-method-unauthorized'], method: 'POST' })
+})
+
+t.test('a route without policy or legacy fields denies everything', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n`)
+  const res = await send(gh.port, { host: HOST })
+  t.equal(res.status, 403)
+  t.equal(JSON.parse(res.body).error, 'GH_ERR_FORBIDDEN')
+  t.equal(up.received.length, 0)
+  t.match(authorizeLines(gh.logs), [{ verdict: 'deny', reasons: [] }])
+})
+
+t.test('authorize_log_fields limits the decision log', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, [
+    'authorize_log_fields: [route, verdict]',
+    'routes:',
+    `  - from: http://${HOST}`,
+    `    to: ${up.origin}`,
+    '    name: app',
+    '    allow_public_unauthenticated_access: true',
+    '    policy: {deny: {or: [{http_path: /admin}]}}',
+    '',
+  ].join('\n'))
+  t.equal((await send(gh.port, { host: HOST, path: '/' })).status, 200)
+  t.equal((await send(gh.port, { host: HOST, path: '/admin' })).status, 403)
+  const lines = authorizeLines(gh.logs)
+  t.equal(lines.length, 2)
+  const withoutId = (line: Record<string, unknown>) => ownFields(line).filter((k) => k !== 'request_id')
+  t.strictSame(lines.map(withoutId), [['route', 'verdict'], ['route', 'verdict']])
+  // fastify's request logger binds request_id to every line it writes (requestIdLogLabel),
+  // so the field cannot be left out.
+  t.strictSame(lines.map(ownFields), [['route', 'verdict'], ['route', 'verdict']], 'request_id is left out too', { todo: REQUEST_ID_TODO })
+  t.strictSame(lines.map((l) => [l.route, l.verdict]), [['app', 'allow'], ['app', 'deny']])
+})
+
+t.test('an empty authorize_log_fields turns the decision log off', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, `authorize_log_fields: []\nroutes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n`)
+  t.equal((await send(gh.port, { host: HOST })).status, 200)
+  t.equal(authorizeLines(gh.logs).length, 0)
+})
+
+t.test('requests that never reach a route write no decision line', async (t) => {
+  const up = await upstream(t)
+  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n`)
+  t.equal((await send(gh.port, { host: 'unknown.example.com' })).status, 404)
+  t.equal(authorizeLines(gh.logs).length, 0)
+})
+
+t.test('each decision line is one JSON object with each field once', async (t) => {
+  // gh.logs holds parsed lines, which hide repeated keys: read the raw text instead.
+  const up = await upstream(t)
+  const written = writeConfigDir({ config: `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n` })
+  t.teardown(written.cleanup)
+  const raw: string[] = []
+  const app = await buildApp(await loadConfig(written.configFile, { env: {} }), { logger: pino({ level: 'info' }, { write: (line: string) => void raw.push(line) }) })
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.equal((await send((app.server.address() as AddressInfo).port, { host: HOST })).status, 200)
+  const lines = raw.filter((line) => JSON.parse(line).msg === 'authorize')
+  t.equal(lines.length, 1)
+  t.equal(lines[0].split('"request_id":').length - 1, 1, 'request_id appears once', { todo: REQUEST_ID_TODO })
+})
