@@ -123,7 +123,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const url = req.url!
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const resolution = resolveRoute({ runtime: current, requestId: request.id, log: request.log, user: undefined }, req, path)
+    const resolution = resolveRoute({ runtime: current, log: request.log, user: undefined }, req, path)
     if (!resolution.ok) return sendPage(reply, resolution.code, resolution.detail)
     reply.hijack()
     forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log)

@@ -17,12 +17,19 @@ export const policyReader: Reader<Rule[]> = {
   expects: 'a policy (a rule or a list of rules)',
   read(node, ctx, path) {
     const nodes = new Map<string, unknown>()
+    const keys = new Map<string, unknown>()
     const issuesBefore = ctx.issues.length
-    const raw = toPlain(node, ctx, path, (p, n) => nodes.set(p, n))
+    const raw = toPlain(node, ctx, path, (p, value, key) => {
+      nodes.set(p, value)
+      if (key !== undefined) keys.set(p, key)
+    })
     if (ctx.issues.length > issuesBefore) return undefined
     const parsed = parsePolicy(raw, path)
     if ('rules' in parsed) return parsed.rules
-    for (const issue of parsed.issues) report(ctx, nearest(nodes, issue.path) ?? node, issue.path, issue.message)
+    for (const issue of parsed.issues) {
+      const at = (issue.atKey ? keys.get(issue.path) : undefined) ?? nearest(nodes, issue.path) ?? node
+      report(ctx, at, issue.path, issue.message)
+    }
     return undefined
   },
 }

@@ -245,15 +245,15 @@ export function dict<T>(value: Reader<T>, keyCheck?: (key: string) => string | u
 
 /** A YAML subtree as plain data, for blocks another module validates (policies).
  *  `onNode` learns which node each key path came from, to place that module's errors. */
-export function toPlain(node: unknown, ctx: ReadContext, path: string, onNode?: (path: string, node: unknown) => void): unknown {
+export function toPlain(node: unknown, ctx: ReadContext, path: string, onNode?: (path: string, node: unknown, key?: unknown) => void, key?: unknown): unknown {
   const resolved = deref(node, ctx, path)
-  onNode?.(path, resolved)
+  onNode?.(path, resolved, key)
   if (isMap(resolved)) {
     const out: Record<string, unknown> = {}
     for (const pair of resolved.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : undefined
       if (key === undefined) { report(ctx, pair.key, path, 'keys must be plain strings'); continue }
-      out[key] = toPlain(pair.value, ctx, `${path}.${key}`, onNode)
+      out[key] = toPlain(pair.value, ctx, `${path}.${key}`, onNode, pair.key)
     }
     return out
   }

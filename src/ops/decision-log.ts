@@ -4,17 +4,17 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Decision, PolicyInput } from '../policy/index.js'
 import type { Route } from '../routes/route.js'
 
-export const AUTHORIZE_LOG_FIELDS = ['request_id', 'route', 'method', 'host', 'path', 'ip', 'user', 'email', 'groups', 'verdict', 'reasons', 'rule'] as const
+export const AUTHORIZE_LOG_FIELDS = ['route', 'method', 'host', 'path', 'ip', 'user', 'email', 'groups', 'verdict', 'reasons', 'rule'] as const
 export type AuthorizeLogField = (typeof AUTHORIZE_LOG_FIELDS)[number]
-export const DEFAULT_AUTHORIZE_LOG_FIELDS: readonly AuthorizeLogField[] = ['request_id', 'route', 'method', 'host', 'path', 'ip', 'user', 'email', 'verdict', 'reasons', 'rule']
+export const DEFAULT_AUTHORIZE_LOG_FIELDS: readonly AuthorizeLogField[] = ['route', 'method', 'host', 'path', 'ip', 'user', 'email', 'verdict', 'reasons', 'rule']
 
-/** One line per decision, with the fields the operator chose (authorize_log_fields). */
-export function logDecision(log: FastifyBaseLogger, fields: readonly AuthorizeLogField[], requestId: string, route: Route, input: PolicyInput, decision: Decision): void {
+/** One line per decision, with the fields the operator chose (authorize_log_fields).
+ *  `log` is the request's logger, which already carries request_id on every line. */
+export function logDecision(log: FastifyBaseLogger, fields: readonly AuthorizeLogField[], route: Route, input: PolicyInput, decision: Decision): void {
   if (fields.length === 0) return
   const line: Record<string, unknown> = {}
   for (const field of fields) {
     switch (field) {
-      case 'request_id': line.request_id = requestId; break
       case 'route': line.route = route.id; break
       case 'method': line.method = input.request.method; break
       case 'host': line.host = input.request.host; break

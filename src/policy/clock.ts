@@ -55,14 +55,16 @@ export class ZoneClock {
     return { weekday: this.cachedWeekday, secondOfDay: this.cachedMinuteOfDay * 60 + Math.floor((epochMs - minute * 60_000) / 1000) }
   }
 
-  /** The instant a local wall-clock time names. In a DST gap it picks the later offset;
-   *  in an overlap, the earlier instant. */
+  /** The instant a local wall-clock time names. Offsets from half a day before and after
+   *  bracket any transition; a time that occurs twice (clocks going back) is the earlier
+   *  instant, and one that does not occur (clocks going forward) is read with the offset
+   *  from before the change, so it lands after the gap, as a wall clock would. */
   toEpoch(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
     const wall = Date.UTC(year, month - 1, day, hour, minute, second)
-    let guess = wall - this.offset(wall)
-    const corrected = wall - this.offset(guess)
-    if (corrected !== guess) guess = Math.min(guess, corrected)
-    return guess
+    const before = this.offset(wall - 43_200_000)
+    const after = this.offset(wall + 43_200_000)
+    const valid = [wall - before, wall - after].filter((instant) => instant + this.offset(instant) === wall)
+    return valid.length > 0 ? Math.min(...valid) : wall - before
   }
 
   private offset(epochMs: number): number {

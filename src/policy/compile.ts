@@ -86,8 +86,8 @@ function parseCriterion(raw: unknown, path: string, issues: IssueList): Compiled
   const name = slash === -1 ? key : key.slice(0, slash)
   const subPath = slash === -1 ? undefined : key.slice(slash + 1)
   const definition = CRITERIA_BY_NAME.get(name)
-  if (!definition) return issues.add(`${path}.${key}`, `unknown policy criterion "${name}"${suggest(name, CRITERION_NAMES)}`)
-  if (subPath !== undefined && !definition.takesSubPath) return issues.add(`${path}.${key}`, `${name} takes no sub-path after /`)
+  if (!definition) return issues.addAtKey(`${path}.${key}`, `unknown policy criterion "${name}"${suggest(name, CRITERION_NAMES)}`)
+  if (subPath !== undefined && !definition.takesSubPath) return issues.addAtKey(`${path}.${key}`, `${name} takes no sub-path after /`)
   const value = raw[key]
   const emit = definition.compile(value, { issues, path: `${path}.${key}`, subPath })
   if (!emit) return undefined
@@ -109,7 +109,7 @@ function parseConditions(body: Record<string, unknown>, path: string, issues: Is
   for (const [key, value] of Object.entries(body)) {
     if (allowAction && key === 'action') continue
     if (!(OPERATORS as readonly string[]).includes(key)) {
-      issues.add(`${path}.${key}`, `unsupported conditional "${key}"${suggest(key, OPERATORS)}: only and, or, not, nor and action are allowed`)
+      issues.addAtKey(`${path}.${key}`, `unsupported conditional "${key}"${suggest(key, OPERATORS)}: only and, or, not, nor and action are allowed`)
       ok = false
       continue
     }
@@ -144,7 +144,7 @@ function parseRule(raw: unknown, path: string, issues: IssueList): Rule[] | unde
   for (const [key, body] of Object.entries(raw)) {
     if (key !== 'allow' && key !== 'deny') {
       const hint = (OPERATORS as readonly string[]).includes(key) ? ` (put ${key} under allow: or deny:)` : suggest(key, ['allow', 'deny'])
-      issues.add(`${path}.${key}`, `unknown rule key "${key}"${hint}; a rule has allow and/or deny`)
+      issues.addAtKey(`${path}.${key}`, `unknown rule key "${key}"${hint}; a rule has allow and/or deny`)
       ok = false
       continue
     }

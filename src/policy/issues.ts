@@ -7,6 +7,12 @@ export class IssueList {
     this.items.push({ path, message })
     return undefined
   }
+
+  /** A problem with the key itself (an unknown name), reported at the key, not its value. */
+  addAtKey(path: string, message: string): undefined {
+    this.items.push({ path, message, atKey: true })
+    return undefined
+  }
 }
 
 export const isPlainObject = (v: unknown): v is Record<string, unknown> =>

@@ -47,7 +47,7 @@ function operatorsOf(raw: unknown, path: string, issues: IssueList, known: reado
   let ok = true
   for (const [op, , at] of entries) {
     if (!known.includes(op)) {
-      issues.add(at, `unknown ${kind} matcher operator "${op}"${suggest(op, known)}; use one of ${known.join(', ')}`)
+      issues.addAtKey(at, `unknown ${kind} matcher operator "${op}"${suggest(op, known)}; use one of ${known.join(', ')}`)
       ok = false
     }
   }

@@ -52,4 +52,6 @@ export type Verdict = 'allow' | 'deny' | 'sign_in'
 export interface PolicyIssue {
   readonly path: string
   readonly message: string
+  /** The key at `path` is at fault (an unknown name), rather than its value. */
+  readonly atKey?: boolean
 }

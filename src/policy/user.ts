@@ -34,7 +34,7 @@ export function claimValues(user: PreparedUser, name: string, path: readonly str
   const cached = cache.get(name)
   if (cached !== undefined) return cached === NO_CLAIM ? undefined : cached
   let value: unknown = Object.hasOwn(user.claims, name) ? user.claims[name] : undefined
-  if (value === undefined && path.length > 1) {
+  if (value === undefined && (path.length > 1 || path[0] !== name)) {
     value = user.claims
     for (const key of path) {
       if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) {

@@ -18,7 +18,7 @@ export type Resolution = { readonly ok: true; readonly route: Route; readonly pa
 
 export interface ResolveContext {
   readonly runtime: Runtime
-  readonly requestId: string
+  /** The request's logger (it carries request_id). */
   readonly log: FastifyBaseLogger
   readonly user: PreparedUser | undefined
 }
@@ -33,7 +33,7 @@ export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: st
   if (!route) return { ok: false, code: 'GH_ERR_NO_ROUTE' }
   const input = policyInput(req, config, host.hostname, path, ctx.user)
   const decision = route.policy.evaluate(input)
-  logDecision(ctx.log, config.authorizeLogFields, ctx.requestId, route, input, decision)
+  logDecision(ctx.log, config.authorizeLogFields, route, input, decision)
   switch (decision.verdict) {
     case 'allow': return { ok: true, route }
     case 'sign_in': return { ok: false, code: 'GH_ERR_UNAUTHENTICATED' }

@@ -51,7 +51,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (req.method !== 'GET') return refuse('GH_ERR_BAD_REQUEST', 'websocket upgrades must use GET')
 
   const runtime = deps.runtime()
-  const resolution = resolveRequest({ runtime, requestId, log: deps.log, user: undefined }, req)
+  const resolution = resolveRequest({ runtime, log: deps.log.child({ request_id: requestId }), user: undefined }, req)
   if (!resolution.ok) return refuse(resolution.code, resolution.detail)
   const { route, path, query } = resolution
   if (!route.allowWebsockets) return refuse('GH_ERR_WEBSOCKETS_DISABLED')

@@ -18,7 +18,7 @@ export function onlyKeys(value: Record<string, unknown>, keys: readonly string[]
   let ok = true
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
-      ctx.issues.add(`${ctx.path}.${key}`, `unknown key; expected ${keys.join(', ')}`)
+      ctx.issues.addAtKey(`${ctx.path}.${key}`, `unknown key; expected ${keys.join(', ')}`)
       ok = false
     }
   }
