@@ -102,14 +102,21 @@ interface Sample { rps: number; p50: number; p99: number }
 
 async function loadWithWrk(url: string): Promise<Sample> {
   const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url], { encoding: 'utf8' })
+  const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }
+  const field = (re: RegExp) => {
+    const m = re.exec(out)
+    if (!m) throw new Error(`unexpected wrk output:\n${out}`)
+    return m[1]
+  }
   const ms = (text: string) => {
-    const m = /([\d.]+)(us|ms|s)/.exec(text)!
-    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+    const m = /^([\d.]+)(us|ms|s|m)$/.exec(text)
+    if (!m) throw new Error(`unexpected wrk latency ${text}`)
+    return Number(m[1]) * UNIT_MS[m[2]]
   }
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    p50: ms(/50%\s+(\S+)/.exec(out)![1]),
-    p99: ms(/99%\s+(\S+)/.exec(out)![1]),
+    rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
+    p50: ms(field(/50%\s+(\S+)/)),
+    p99: ms(field(/99%\s+(\S+)/)),
   }
 }
 
