@@ -19,6 +19,36 @@ const CLIENT_CLAIMS = new Set([
 ])
 const isClientClaim = (name: string) => name.startsWith('x-forwarded-') || CLIENT_CLAIMS.has(name)
 
+/** Identity headers that Gatehouse, or a proxy like it, gives upstreams. Upstreams take
+ *  them as proof of who the user is, so one sent by anybody else (a client, or a
+ *  trusted proxy in front of us) is removed on every route, whatever its spelling:
+ *  many servers treat `X_Forwarded_User` or `x.forwarded.user` as the same header. */
+const IDENTITY_HEADERS = new Set([
+  'x-gatehouse-jwt-assertion', 'x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups',
+  'x-forwarded-preferred-username', 'x-pomerium-jwt-assertion', 'remote-user', 'remote-groups',
+  'remote-name', 'remote-email', 'x-remote-user', 'x-webauth-user',
+])
+
+export function isIdentityHeader(name: string): boolean {
+  const canonical = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name
+  return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-')
+}
+
+/** Gatehouse's own cookies (the session, its chunks, sign-in transactions) all start
+ *  with the session cookie name; upstreams never see them. */
+export const OWN_COOKIE_PREFIX = '_gatehouse'
+
+export function withoutOwnCookies(cookie: string, prefix: string): string | undefined {
+  if (!cookie.includes(prefix)) return cookie
+  const kept: string[] = []
+  for (const pair of cookie.split(';')) {
+    const name = pair.slice(0, pair.indexOf('=') === -1 ? pair.length : pair.indexOf('=')).trim()
+    if (name === prefix || name.startsWith(prefix + '_')) continue
+    kept.push(pair.trim())
+  }
+  return kept.length > 0 ? kept.join('; ') : undefined
+}
+
 /** Names listed in a Connection header are hop-by-hop too (RFC 9110 7.6.1). */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined
@@ -49,10 +79,16 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || name === 'host') continue
     if (dropped !== undefined && dropped.has(name)) continue
+    if (isIdentityHeader(name)) continue
     if (!trusted && isClientClaim(name)) continue
     if (route.removeRequestHeaders.has(name)) continue
     const value = incoming[name]
     if (value !== undefined) out[name] = value
+  }
+  if (typeof out.cookie === 'string') {
+    const cookie = withoutOwnCookies(out.cookie, OWN_COOKIE_PREFIX)
+    if (cookie === undefined) delete out.cookie
+    else out.cookie = cookie
   }
 
   const clientHost = incoming.host ?? ''
