@@ -95,6 +95,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
   } satisfies GatehouseState)
 
+  // Upstreams fetch this to verify X-Gatehouse-Jwt-Assertion; it holds public keys only.
+  app.get('/.well-known/gatehouse/jwks.json', (_req, reply) =>
+    reply.header('cache-control', 'public, max-age=300').send(runtime.config.identity.signer.jwks()))
+
   registerProbes(app, {
     config: () => (closing ? 'shutting down' : undefined),
   })

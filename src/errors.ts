@@ -16,6 +16,7 @@ export const ERRORS = {
   GH_ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'the upstream could not be reached' },
   GH_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
+  GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },
   GH_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

@@ -45,6 +45,9 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     demo?.close()
     throw err
   }
+  if (initial.identity.ephemeral) {
+    app.log.warn('identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)')
+  }
   if (demo) {
     const open = initial.routes.map((r) => `${r.origin.scheme}://${r.hostKey}${r.match.kind === 'regex' ? '' : r.match.value}`)
     app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}`, open }, 'DEMO upstream running (for trying Gatehouse out only); open one of these routes')

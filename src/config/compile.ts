@@ -6,6 +6,7 @@ import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { legacyConflict } from '../policy/index.js'
+import { DEFAULT_IDENTITY_HEADER, IdentitySigner } from '../proxy/identity.js'
 import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
 import { compileRoute, routeIdentity, type Route } from '../routes/route.js'
 import type { Located } from './schema.js'
@@ -27,6 +28,13 @@ export interface Config {
   readonly routes: readonly Route[]
   /** Fields of the one log line written per policy decision; empty turns it off. */
   readonly authorizeLogFields: readonly AuthorizeLogField[]
+  readonly identity: {
+    readonly signer: IdentitySigner
+    /** True when no signing_key_file was given: the key lives only as long as the process. */
+    readonly ephemeral: boolean
+    /** Lower-case name of the header carrying the assertion. */
+    readonly header: string
+  }
   readonly demo: { readonly upstream: ListenAddress } | undefined
 }
 
@@ -61,6 +69,14 @@ export function compileConfig(input: CompileInput): Config {
     const cert = readPem(spec.tls_cert_file, baseDir, top('tls_cert_file'))
     const key = readPem(spec.tls_key_file, baseDir, top('tls_key_file'))
     if (cert && key) tls = Object.freeze({ cert, key })
+  }
+
+  let signer: IdentitySigner | undefined
+  const keyFile = spec.identity?.signing_key_file
+  try {
+    signer = keyFile === undefined ? IdentitySigner.ephemeral() : IdentitySigner.fromFile(path.resolve(baseDir, keyFile))
+  } catch (err) {
+    top('identity.signing_key_file')((err as Error).message)
   }
 
   const routes: Route[] = []
@@ -105,6 +121,11 @@ export function compileConfig(input: CompileInput): Config {
     shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,
     routes: Object.freeze(routes),
     authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),
+    identity: Object.freeze({
+      signer: signer!,
+      ephemeral: keyFile === undefined,
+      header: (spec.identity?.header ?? DEFAULT_IDENTITY_HEADER).toLowerCase(),
+    }),
     demo: spec.demo?.upstream ? Object.freeze({ upstream: spec.demo.upstream }) : undefined,
   })
 }

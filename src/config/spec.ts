@@ -167,6 +167,11 @@ const locatedRoutes = list(located(routeSpec))
 
 export const routesFileSpec = obj({ routes: locatedRoutes }, { expects: 'a mapping with a routes list' })
 
+export const identitySpec = obj({
+  signing_key_file: str(),
+  header: str({ check: headerName }),
+})
+
 export const demoSpec = obj({
   upstream: listenAddress,
 })
@@ -181,6 +186,7 @@ export const configSpec = obj({
   authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
   shutdown_timeout: duration(),
   routes: locatedRoutes,
+  identity: identitySpec,
   demo: demoSpec,
 }, { expects: 'a mapping of settings' })
 

@@ -27,6 +27,7 @@ export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Ro
     proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
     requestId,
     upstreamHost,
+    identityHeader: runtime.config.identity.header,
   }
 }
 

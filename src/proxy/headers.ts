@@ -29,9 +29,10 @@ const IDENTITY_HEADERS = new Set([
   'remote-name', 'remote-email', 'x-remote-user', 'x-webauth-user',
 ])
 
-export function isIdentityHeader(name: string): boolean {
+/** `configured` is identity.header, lower-cased. */
+export function isIdentityHeader(name: string, configured: string): boolean {
   const canonical = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name
-  return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-')
+  return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-') || canonical === configured
 }
 
 /** Gatehouse's own cookies (the session, its chunks, sign-in transactions) all start
@@ -70,6 +71,8 @@ export interface ForwardContext {
   readonly proto: string
   readonly requestId: string
   readonly upstreamHost: string
+  /** identity.header, lower-cased: stripped from clients like the built-in names. */
+  readonly identityHeader: string
 }
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: ForwardContext, upgrade: string | undefined): Record<string, string | string[]> {
@@ -79,7 +82,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || name === 'host') continue
     if (dropped !== undefined && dropped.has(name)) continue
-    if (isIdentityHeader(name)) continue
+    if (isIdentityHeader(name, ctx.identityHeader)) continue
     if (!trusted && isClientClaim(name)) continue
     if (route.removeRequestHeaders.has(name)) continue
     const value = incoming[name]
