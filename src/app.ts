@@ -38,6 +38,8 @@ export interface BuildOptions {
 
 /** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
  *  it ends up in logs and upstream headers. */
+const MAX_HEADER_BYTES = 64 * 1024
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
@@ -78,7 +80,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ;(req as RefusedTarget)[REFUSED_TARGET] = normalized
       return '/'
     },
-    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
+    // Sessions from IdPs with many groups are chunked across cookies (up to about 30 KB);
+    // Node's default 16 KiB header limit would answer those users 431.
+    ...(config.tls
+      ? { https: { cert: config.tls.cert, key: config.tls.key, maxHeaderSize: MAX_HEADER_BYTES } }
+      : { http: { maxHeaderSize: MAX_HEADER_BYTES } }),
   }
   const app = Fastify(serverOptions) as unknown as FastifyInstance
 

@@ -16,7 +16,11 @@ export const ERRORS = {
   GH_ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'the upstream could not be reached' },
   GH_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
+  GH_ERR_DEMO_IN_PRODUCTION: { status: 500, message: 'the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production' },
+  GH_ERR_IDP_UNAVAILABLE: { status: 503, message: 'the identity provider cannot be reached' },
   GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },
+  GH_ERR_SESSION_SECRET: { status: 500, message: 'a session secret is not a 32-byte key in base64' },
+  GH_ERR_SESSION_TOO_LARGE: { status: 500, message: 'the session is too large to fit in its cookies' },
   GH_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

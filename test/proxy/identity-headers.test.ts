@@ -47,3 +47,12 @@ t.test("Gatehouse's own cookies are removed, the app's are kept", async (t) => {
     t.equal(u.received.at(-1)!.headers.cookie, expected, cookie)
   }
 })
+
+t.test('a chunked session of about 30 KB of cookies fits in the request headers', async (t) => {
+  const u = await upstream(t)
+  const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', u.origin)}`)
+  const chunks = Array.from({ length: 8 }, (_, i) => `_gatehouse${i ? `_${i}` : ''}=${'x'.repeat(3800)}`).join('; ')
+  const res = await rawRequest(gh.port, `GET / HTTP/1.1\r\nHost: app.test\r\nCookie: ${chunks}; app=1\r\nConnection: close\r\n\r\n`)
+  t.equal(res.status, 200, 'not 431')
+  t.equal(u.received[0].headers.cookie, 'app=1', 'and none of it reaches the upstream')
+})
