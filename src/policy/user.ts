@@ -1,3 +1,4 @@
+import { findClaim } from './claims.js'
 import type { PreparedUser, UserClaims } from './types.js'
 
 /** Emails count only with exactly one `@`: `a@b@evil.com` must not pass as evil.com. */
@@ -25,26 +26,14 @@ export function prepareUser(user: UserClaims): PreparedUser {
 /** Marks a claim looked up and found missing, so the miss is cached too. */
 const NO_CLAIM: readonly string[] = Object.freeze([])
 
-/** A claim's values as a list of strings. Pomerium treats every claim as a list, so a
- *  string claim is a one-element list. The literal key wins (namespaced claims such as
- *  `https://example.com/roles`); otherwise `a.b` walks into nested objects, `\.` being a
- *  literal dot. Missing claims and objects give undefined. */
+/** A claim's values as a list of strings (see findClaim). Pomerium treats every claim as
+ *  a list, so a string claim is a one-element list. Missing claims and objects give
+ *  undefined. */
 export function claimValues(user: PreparedUser, name: string, path: readonly string[]): readonly string[] | undefined {
   const cache = user.claimCache
   const cached = cache.get(name)
   if (cached !== undefined) return cached === NO_CLAIM ? undefined : cached
-  let value: unknown = Object.hasOwn(user.claims, name) ? user.claims[name] : undefined
-  if (value === undefined && (path.length > 1 || path[0] !== name)) {
-    value = user.claims
-    for (const key of path) {
-      if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) {
-        value = undefined
-        break
-      }
-      value = (value as Record<string, unknown>)[key]
-    }
-  }
-  const list = toList(value)
+  const list = toList(findClaim(user.claims, name, path))
   cache.set(name, list ?? NO_CLAIM)
   return list
 }

@@ -1,11 +1,8 @@
 import { compileListMatcher } from '../matchers.js'
+import { claimPath } from '../claims.js'
 import { claimValues } from '../user.js'
 import type { CriterionDefinition } from './criterion.js'
 
-/** `claim/a.b` walks nested objects; `\.` is a literal dot in a key. */
-function claimPath(name: string): string[] {
-  return name.split(/(?<!\\)\./).map((part) => part.replaceAll('\\.', '.'))
-}
 
 export const claim: CriterionDefinition = {
   name: 'claim',
