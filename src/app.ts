@@ -16,6 +16,9 @@ import { normalizeTarget } from './routes/normalize.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { UpstreamPools } from './proxy/upstreams.js'
 import { handleUpgrade } from './proxy/websocket.js'
+import { registerAuthRoutes, requestOrigin, SIGN_IN_PATH } from './auth/flow.js'
+import { ProviderRegistry } from './auth/registry.js'
+import { requestCookies } from './session/sessions.js'
 
 export interface GatehouseState {
   /** The runtime of the newest valid config; requests take it once, when they start. */
@@ -97,6 +100,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     reload(next: Config) {
       runtime = buildRuntime(next, pools)
+      providers.sync(next.idps)
       app.log.level = next.logLevel
     },
   } satisfies GatehouseState)
@@ -105,8 +109,27 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.get('/.well-known/gatehouse/jwks.json', (_req, reply) =>
     reply.header('cache-control', 'public, max-age=300').send(runtime.config.identity.signer.jwks()))
 
+  const providers = new ProviderRegistry(app.log)
+  providers.sync(config.idps)
+  registerAuthRoutes(app, { config: () => runtime.config, sessions: () => runtime.sessions, providers })
+
+  /** Browsers navigating get a redirect to sign in; everything else (XHR, fetch, APIs)
+   *  gets 401 JSON naming the sign-in URL, which a script can follow itself. */
+  const askToSignIn = (reply: FastifyReply, current: Runtime, idp: string | undefined) => {
+    const req = reply.request.raw
+    const origin = requestOrigin(req, current.config)
+    const signIn = `${SIGN_IN_PATH}?rd=${encodeURIComponent(`${origin}${req.url}`)}${idp ? `&idp=${encodeURIComponent(idp)}` : ''}`
+    if ((req.method === 'GET' || req.method === 'HEAD') && wantsHtml(req.headers)) {
+      return reply.code(302).header('cache-control', 'no-store').header('location', signIn).send()
+    }
+    const page = renderError('GH_ERR_UNAUTHENTICATED', reply.request.id, false)
+    const body = { ...JSON.parse(page.body), sign_in_url: `${origin}${signIn}` }
+    return reply.code(401).header('cache-control', 'no-store').header('x-request-id', reply.request.id).send(body)
+  }
+
   registerProbes(app, {
     config: () => (closing ? 'shutting down' : undefined),
+    idps: () => providers.problem(),
   })
 
   // Bodies are streamed to the upstream untouched: no parser may read them first.
@@ -133,10 +156,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const url = req.url!
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const resolution = resolveRoute({ runtime: current, log: request.log, user: undefined }, req, path)
-    if (!resolution.ok) return sendPage(reply, resolution.code, resolution.detail)
+    const session = current.sessions.read(requestCookies(req))
+    const resolution = resolveRoute({ runtime: current, log: request.log, user: session?.user }, req, path)
+    if (!resolution.ok) {
+      if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)
+      return sendPage(reply, resolution.code, resolution.detail)
+    }
     reply.hijack()
-    forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log)
+    forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log, session)
   })
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -158,6 +185,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     for (const socket of tunnels) socket.destroy()
   })
   app.addHook('onClose', async () => {
+    providers.close()
     await pools.close()
   })
   return app

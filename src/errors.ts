@@ -17,6 +17,8 @@ export const ERRORS = {
   GH_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
   GH_ERR_DEMO_IN_PRODUCTION: { status: 500, message: 'the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production' },
+  GH_ERR_NO_IDP: { status: 500, message: 'no identity provider is configured' },
+  GH_ERR_SIGN_IN_FAILED: { status: 400, message: 'sign-in could not be completed' },
   GH_ERR_IDP_UNAVAILABLE: { status: 503, message: 'the identity provider cannot be reached' },
   GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },
   GH_ERR_SESSION_SECRET: { status: 500, message: 'a session secret is not a 32-byte key in base64' },

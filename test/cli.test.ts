@@ -1,52 +1,20 @@
 // The gatehouse command line, run as an operator would: a separate node process.
 
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { writeConfigDir } from './helpers/gatehouse.js'
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs `node --import tsx src/cli.ts ...args` from the project folder. */
-function gatehouse(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-}
-
-/** How the CLI, running in ROOT, names a file. */
-function shown(file: string): string {
-  const rel = path.relative(ROOT, file)
-  return rel && !rel.startsWith('..') ? rel : file
-}
+import { ROOT, runCli, shown } from './helpers/cli.js'
+import { configDir } from './helpers/gatehouse.js'
 
 t.test('check accepts the shipped config.yaml', async (t) => {
-  const run = await gatehouse(['check', '--config', 'config.yaml'])
+  const run = await runCli(['check', '--config', 'config.yaml'])
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /^config\.yaml: OK \(\d+ routes?\)\n$/)
   t.equal(run.stderr, '')
 })
 
 t.test('check reads ./config.yaml when --config is not given, and accepts -c', async (t) => {
-  const [plain, short] = await Promise.all([gatehouse(['check']), gatehouse(['check', '-c', path.join(ROOT, 'config.yaml')])])
+  const [plain, short] = await Promise.all([runCli(['check']), runCli(['check', '-c', path.join(ROOT, 'config.yaml')])])
   t.equal(plain.code, 0, plain.stderr)
   t.match(plain.stdout, /^config\.yaml: OK \(\d+ routes?\)\n$/)
   t.equal(short.code, 0, short.stderr)
@@ -54,23 +22,21 @@ t.test('check reads ./config.yaml when --config is not given, and accepts -c', a
 })
 
 t.test('check counts the routes of config.yaml and policies/*.yaml', async (t) => {
-  const dir = writeConfigDir({
+  const dir = configDir(t, {
     config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n',
     files: { 'policies/b.yaml': 'routes:\n  - from: http://b.example.com\n    to: ${UPSTREAM}\n' },
   })
-  t.teardown(dir.cleanup)
-  const run = await gatehouse(['check', '--config', dir.configFile], { UPSTREAM: 'http://127.0.0.1:9001' })
+  const run = await runCli(['check', '--config', dir.configFile], { UPSTREAM: 'http://127.0.0.1:9001' })
   t.equal(run.code, 0, run.stderr)
   t.equal(run.stdout, `${dir.configFile}: OK (2 routes)\n`)
 
-  const one = writeConfigDir({ config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n' })
-  t.teardown(one.cleanup)
-  const single = await gatehouse(['check', '--config', one.configFile])
+  const one = configDir(t, { config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n' })
+  const single = await runCli(['check', '--config', one.configFile])
   t.equal(single.stdout, `${one.configFile}: OK (1 route)\n`)
 })
 
 t.test('check lists every error as file:line:col on stderr and exits 1', async (t) => {
-  const dir = writeConfigDir({
+  const dir = configDir(t, {
     config: 'log_level: loud\nroutes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    tiemout: 5s\n',
     files: {
       'policies/kasm.yaml': [
@@ -85,8 +51,7 @@ t.test('check lists every error as file:line:col on stderr and exits 1', async (
       'policies/other.yaml': 'routes:\n  - to: ${MISSING_UPSTREAM}\n',
     },
   })
-  t.teardown(dir.cleanup)
-  const run = await gatehouse(['check', '--config', dir.configFile])
+  const run = await runCli(['check', '--config', dir.configFile])
   t.equal(run.code, 1)
   t.equal(run.stdout, '')
   const config = shown(dir.configFile)
@@ -106,33 +71,31 @@ t.test('check lists every error as file:line:col on stderr and exits 1', async (
 })
 
 t.test('check names a single error in the singular', async (t) => {
-  const dir = writeConfigDir({ config: 'adress: 127.0.0.1:1\n' })
-  t.teardown(dir.cleanup)
-  const run = await gatehouse(['check', '--config', dir.configFile])
+  const dir = configDir(t, { config: 'adress: 127.0.0.1:1\n' })
+  const run = await runCli(['check', '--config', dir.configFile])
   t.equal(run.code, 1)
   t.equal(run.stderr, `${shown(dir.configFile)}:1:1 adress: unknown key (did you mean "address"?)\n1 error\n`)
 })
 
 t.test('check reports cross-route problems (duplicates) with both locations', async (t) => {
-  const dir = writeConfigDir({
+  const dir = configDir(t, {
     config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n',
     files: { 'policies/copy.yaml': '# same again\nroutes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9001\n' },
   })
-  t.teardown(dir.cleanup)
-  const run = await gatehouse(['check', '--config', dir.configFile])
+  const run = await runCli(['check', '--config', dir.configFile])
   t.equal(run.code, 1)
   t.equal(run.stderr, `${shown(path.join(dir.dir, 'policies/copy.yaml'))}:3:5 routes[0]: duplicate route: ${shown(dir.configFile)}:2:5 already routes a.example.com with prefix /\n1 error\n`)
 })
 
 t.test('check on a missing file exits 1 with the reason', async (t) => {
-  const run = await gatehouse(['check', '--config', 'does-not-exist.yaml'])
+  const run = await runCli(['check', '--config', 'does-not-exist.yaml'])
   t.equal(run.code, 1)
   t.equal(run.stdout, '')
   t.equal(run.stderr, 'does-not-exist.yaml:1:1 cannot be read: ENOENT\n1 error\n')
 })
 
 t.test('keys prints a 32-byte base64 secret and an ES256 private key', async (t) => {
-  const [first, second] = await Promise.all([gatehouse(['keys']), gatehouse(['keys'])])
+  const [first, second] = await Promise.all([runCli(['keys']), runCli(['keys'])])
   t.equal(first.code, 0, first.stderr)
   t.equal(first.stderr, '')
   const lines = first.stdout.split('\n')
@@ -157,7 +120,7 @@ t.test('keys prints a 32-byte base64 secret and an ES256 private key', async (t)
 })
 
 t.test('an unknown command exits 2 with the usage on stderr', async (t) => {
-  const run = await gatehouse(['frobnicate'])
+  const run = await runCli(['frobnicate'])
   t.equal(run.code, 2)
   t.equal(run.stdout, '')
   t.match(run.stderr, /^unknown command "frobnicate"\nusage: gatehouse <command>/)
@@ -165,14 +128,14 @@ t.test('an unknown command exits 2 with the usage on stderr', async (t) => {
 })
 
 t.test('an unknown option exits 2 with the usage on stderr', async (t) => {
-  const run = await gatehouse(['check', '--confg', 'x.yaml'])
+  const run = await runCli(['check', '--confg', 'x.yaml'])
   t.equal(run.code, 2)
   t.match(run.stderr, /Unknown option '--confg'/)
   t.match(run.stderr, /usage: gatehouse <command>/)
 })
 
 t.test('no command prints the usage and exits 2; --help exits 0', async (t) => {
-  const [none, help] = await Promise.all([gatehouse([]), gatehouse(['--help'])])
+  const [none, help] = await Promise.all([runCli([]), runCli(['--help'])])
   t.equal(none.code, 2)
   t.match(none.stdout, /^usage: gatehouse <command> \[options\]/)
   t.equal(help.code, 0)

@@ -1,41 +1,9 @@
 // `gatehouse test` and `gatehouse explain`, run as an operator would: a separate node process.
 
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { writeConfigDir } from './helpers/gatehouse.js'
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** Runs `node --import tsx src/cli.ts ...args` from the project folder. */
-function gatehouse(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-/** How the CLI, running in ROOT, names a file. */
-function shown(file: string): string {
-  const rel = path.relative(ROOT, file)
-  return rel && !rel.startsWith('..') ? rel : file
-}
+import { runCli, shown } from './helpers/cli.js'
+import { configDir } from './helpers/gatehouse.js'
 
 const ROUTES = `routes:
   - name: kasm
@@ -86,14 +54,21 @@ cases:
     expect: sign_in
 `
 
+/** A config folder whose policies folder holds routes.yaml (ROUTES) and `files`; `file`
+ *  names one of them as the CLI shows it. */
 function folder(t: Test, files: Record<string, string>) {
-  const dir = writeConfigDir({ config: 'policies_dir: ./policies\n', files: Object.fromEntries(Object.entries({ 'routes.yaml': ROUTES, ...files }).map(([name, text]) => [`policies/${name}`, text])) })
-  t.teardown(dir.cleanup)
+  const dir = configDir(t, { config: 'policies_dir: ./policies\n', files: Object.fromEntries(Object.entries({ 'routes.yaml': ROUTES, ...files }).map(([name, text]) => [`policies/${name}`, text])) })
   return { ...dir, file: (name: string) => shown(path.join(dir.dir, 'policies', name)) }
 }
 
+/** `gatehouse test` on a `folder` holding `files`. */
+async function runTests(t: Test, files: Record<string, string>) {
+  const dir = folder(t, files)
+  return { dir, run: await runCli(['test', '--config', dir.configFile]) }
+}
+
 t.test('the shipped policy tests pass', async (t) => {
-  const run = await gatehouse(['test', '--config', 'config.yaml'])
+  const run = await runCli(['test', '--config', 'config.yaml'])
   t.equal(run.code, 0, run.stdout + run.stderr)
   t.equal(run.stderr, '')
   const lines = run.stdout.trimEnd().split('\n')
@@ -104,8 +79,7 @@ t.test('the shipped policy tests pass', async (t) => {
 })
 
 t.test('a passing suite prints PASS lines with verdict, reasons and rule, and exits 0', async (t) => {
-  const dir = folder(t, { 'kasm.test.yaml': PASSING })
-  const run = await gatehouse(['test', '--config', dir.configFile])
+  const { dir, run } = await runTests(t, { 'kasm.test.yaml': PASSING })
   t.equal(run.code, 0, run.stderr)
   t.equal(run.stderr, '')
   const f = dir.file('kasm.test.yaml')
@@ -120,7 +94,7 @@ t.test('a passing suite prints PASS lines with verdict, reasons and rule, and ex
 })
 
 t.test('a failing case prints FAIL with expected and got, and exits 1', async (t) => {
-  const dir = folder(t, {
+  const { dir, run } = await runTests(t, {
     'kasm.test.yaml': PASSING,
     'office.test.yaml': `route: office
 cases:
@@ -132,7 +106,6 @@ cases:
     expect: allow
 `,
   })
-  const run = await gatehouse(['test', '--config', dir.configFile])
   t.equal(run.code, 1)
   t.equal(run.stderr, '')
   const f = dir.file('office.test.yaml')
@@ -142,7 +115,7 @@ cases:
 })
 
 t.test('a case whose URL reaches another route, or none, fails saying so', async (t) => {
-  const dir = folder(t, {
+  const { dir, run } = await runTests(t, {
     'kasm.test.yaml': `route: kasm
 cases:
   - name: console
@@ -154,7 +127,6 @@ cases:
     expect: sign_in
 `,
   })
-  const run = await gatehouse(['test', '--config', dir.configFile])
   t.equal(run.code, 1)
   const f = dir.file('kasm.test.yaml')
   t.equal(run.stdout, [
@@ -166,7 +138,7 @@ cases:
 })
 
 t.test('a malformed test file is reported as file:line:col key.path, and exits 1', async (t) => {
-  const dir = folder(t, {
+  const { dir, run } = await runTests(t, {
     'a.test.yaml': PASSING,
     'bad.test.yaml': `route: kasm
 cases:
@@ -180,7 +152,6 @@ cases:
     'unknown.test.yaml': 'route: grafana\ncases:\n  - { name: x, request: { url: "https://kasm.example.com/" }, expect: deny }\n',
     'syntax.test.yaml': 'route: kasm\ncases:\n  - name: [unclosed\n',
   })
-  const run = await gatehouse(['test', '--config', dir.configFile])
   t.equal(run.code, 1)
   t.match(run.stdout, /^(PASS .*\n){4}4 passed, 0 failed\n$/, 'the valid file still runs')
   const bad = dir.file('bad.test.yaml')
@@ -197,14 +168,12 @@ cases:
 })
 
 t.test('no test files: said so, exit 0; a broken config: its errors, exit 1', async (t) => {
-  const dir = folder(t, {})
-  const none = await gatehouse(['test', '--config', dir.configFile])
+  const { dir, run: none } = await runTests(t, {})
   t.equal(none.code, 0)
   t.equal(none.stdout, `no policy tests (*.test.yaml) in ${path.join(dir.dir, 'policies')}\n`)
 
-  const broken = writeConfigDir({ config: 'adress: x\n' })
-  t.teardown(broken.cleanup)
-  const run = await gatehouse(['test', '--config', broken.configFile])
+  const broken = configDir(t, { config: 'adress: x\n' })
+  const run = await runCli(['test', '--config', broken.configFile])
   t.equal(run.code, 1)
   t.equal(run.stderr, `${shown(broken.configFile)}:1:1 adress: unknown key (did you mean "address"?)\n1 error\n`)
 })
@@ -213,11 +182,11 @@ t.test('explain: allow, deny and sign_in, with the deciding rule and criteria', 
   const dir = folder(t, {})
   const config = ['explain', '--config', dir.configFile]
   const [allow, deny, signIn, office, closed] = await Promise.all([
-    gatehouse([...config, '--url', 'https://kasm.example.com/desktop', '--user', '{"email":"ann@elsewhere.org","groups":["premium"]}']),
-    gatehouse([...config, '--method', 'DELETE', '--url', 'https://kasm.example.com/admin/x', '--user', '{"id":"u2","email":"bob@example.com"}']),
-    gatehouse([...config, '--url', 'https://kasm.example.com/']),
-    gatehouse([...config, '--url', 'https://office.example.com/', '--source-ip', '192.168.1.5', '--time', '2026-01-05T09:00:00Z']),
-    gatehouse([...config, '--url', 'https://closed.example.com/']),
+    runCli([...config, '--url', 'https://kasm.example.com/desktop', '--user', '{"email":"ann@elsewhere.org","groups":["premium"]}']),
+    runCli([...config, '--method', 'DELETE', '--url', 'https://kasm.example.com/admin/x', '--user', '{"id":"u2","email":"bob@example.com"}']),
+    runCli([...config, '--url', 'https://kasm.example.com/']),
+    runCli([...config, '--url', 'https://office.example.com/', '--source-ip', '192.168.1.5', '--time', '2026-01-05T09:00:00Z']),
+    runCli([...config, '--url', 'https://closed.example.com/']),
   ])
   const routes = dir.file('routes.yaml')
 
@@ -255,12 +224,12 @@ t.test('explain: bad --user JSON, a bad URL and no route exit 1 with a message',
   const dir = folder(t, {})
   const config = ['explain', '--config', dir.configFile]
   const [json, shape, url, none, time, missing] = await Promise.all([
-    gatehouse([...config, '--url', 'https://kasm.example.com/', '--user', '{email: ann}']),
-    gatehouse([...config, '--url', 'https://kasm.example.com/', '--user', '{"email":"ann@example.com","group":["x"]}']),
-    gatehouse([...config, '--url', 'kasm.example.com/admin']),
-    gatehouse([...config, '--url', 'https://grafana.example.com/']),
-    gatehouse([...config, '--url', 'https://kasm.example.com/', '--time', 'tomorrow']),
-    gatehouse([...config]),
+    runCli([...config, '--url', 'https://kasm.example.com/', '--user', '{email: ann}']),
+    runCli([...config, '--url', 'https://kasm.example.com/', '--user', '{"email":"ann@example.com","group":["x"]}']),
+    runCli([...config, '--url', 'kasm.example.com/admin']),
+    runCli([...config, '--url', 'https://grafana.example.com/']),
+    runCli([...config, '--url', 'https://kasm.example.com/', '--time', 'tomorrow']),
+    runCli([...config]),
   ])
   t.equal(json.code, 1)
   t.equal(json.stdout, '')
@@ -278,7 +247,7 @@ t.test('explain: bad --user JSON, a bad URL and no route exit 1 with a message',
 })
 
 t.test('the usage names test and explain; explain options elsewhere are refused', async (t) => {
-  const [help, misplaced] = await Promise.all([gatehouse(['--help']), gatehouse(['check', '--url', 'https://x.example.com/'])])
+  const [help, misplaced] = await Promise.all([runCli(['--help']), runCli(['check', '--url', 'https://x.example.com/'])])
   t.match(help.stdout, /\n {2}test +--config FILE/)
   t.match(help.stdout, /\n {2}explain --config FILE --url URL/)
   t.equal(misplaced.code, 2)

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { ConfigError, type ConfigIssue } from '../errors.js'
+import type { IdpSettings } from '../auth/providers.js'
 import { legacyConflict } from '../policy/index.js'
+import { suggest } from '../suggest.js'
+import { compileIdps, compileSession, type SessionSettings } from './compile-auth.js'
 import { DEFAULT_IDENTITY_HEADER, IdentitySigner } from '../proxy/identity.js'
 import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
 import { compileRoute, routeIdentity, type Route } from '../routes/route.js'
@@ -35,6 +38,8 @@ export interface Config {
     /** Lower-case name of the header carrying the assertion. */
     readonly header: string
   }
+  readonly idps: readonly IdpSettings[]
+  readonly session: SessionSettings
   readonly demo: { readonly upstream: ListenAddress } | undefined
 }
 
@@ -79,10 +84,18 @@ export function compileConfig(input: CompileInput): Config {
     top('identity.signing_key_file')((err as Error).message)
   }
 
+  const idpSpecs = spec.idps ?? (spec.idp ? [spec.idp] : [])
+  const idps = compileIdps(idpSpecs, baseDir, (at, key, message) => issues.push({ ...at, path: `${at.path}.${key}`, message }))
+  const idpIds = new Set(idpSpecs.map((s) => s.value.id))
+
   const routes: Route[] = []
   const seen = new Map<string, Route>()
   for (const { value, at } of input.routes) {
     const routeIssue = (message: string) => issues.push({ ...at, message })
+    if (value.idp !== undefined && !idpIds.has(value.idp)) {
+      issues.push({ ...at, path: `${at.path}.idp`, message: `no identity provider has the id ${JSON.stringify(value.idp)}${suggest(value.idp, [...idpIds] as string[])}` })
+      continue
+    }
     const conflict = legacyConflict(value)
     if (conflict) {
       routeIssue(conflict)
@@ -126,6 +139,8 @@ export function compileConfig(input: CompileInput): Config {
       ephemeral: keyFile === undefined,
       header: (spec.identity?.header ?? DEFAULT_IDENTITY_HEADER).toLowerCase(),
     }),
+    idps: Object.freeze(idps),
+    session: compileSession(spec.session),
     demo: spec.demo?.upstream ? Object.freeze({ upstream: spec.demo.upstream }) : undefined,
   })
 }

@@ -146,6 +146,7 @@ export const routeSpec = obj(
     tls_custom_ca_file: str(),
     pass_identity_headers: bool(),
     policy: policyReader,
+    idp: str(),
     allow_public_unauthenticated_access: bool(),
     allow_any_authenticated_user: bool(),
     allowed_users: list(str()),
@@ -167,6 +168,58 @@ const locatedRoutes = list(located(routeSpec))
 
 export const routesFileSpec = obj({ routes: locatedRoutes }, { expects: 'a mapping with a routes list' })
 
+const httpUrl = str({
+  expects: 'an http(s) URL',
+  check(text) {
+    try {
+      const url = new URL(text)
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') return `must be an https URL, got ${JSON.stringify(text)}`
+      if (url.username || url.password) return 'must not contain user info'
+      return undefined
+    } catch {
+      return `must be an http(s) URL, got ${JSON.stringify(text)}`
+    }
+  },
+})
+
+export const idpSpec = obj(
+  {
+    id: str({ check: (text) => (/^[a-z0-9][a-z0-9_-]{0,62}$/.test(text) ? undefined : 'must be lower-case letters, digits, - and _ (at most 63)') }),
+    name: str(),
+    logo_url: httpUrl,
+    issuer: httpUrl,
+    authorization_url: httpUrl,
+    token_url: httpUrl,
+    userinfo_url: httpUrl,
+    jwks_url: httpUrl,
+    end_session_url: httpUrl,
+    client_id: str(),
+    client_secret: str(),
+    client_secret_file: str(),
+    token_endpoint_auth_method: str({ oneOf: ['client_secret_basic', 'client_secret_post', 'none'] }),
+    scopes: list(str(), { min: 1 }),
+    pkce: str({ oneOf: ['S256', 'none'] }),
+    username_claim: str(),
+    email_claim: str(),
+    groups_claim: str(),
+    group_mappings: dict(str()),
+    userinfo: bool(),
+    logout: bool(),
+    auto_login: bool(),
+  },
+  { required: ['id', 'client_id'], exclusive: [['client_secret', 'client_secret_file']], expects: 'an identity provider mapping' },
+)
+
+export type IdpSpec = NonNullable<ReturnType<typeof idpSpec.read>>
+
+export const sessionSpec = obj({
+  cookie_name: str({ check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)') }),
+  secrets: list(str(), { min: 1 }),
+  domain: str(),
+  same_site: str({ oneOf: ['lax', 'strict', 'none'] }),
+  lifetime: duration(),
+})
+
 export const identitySpec = obj({
   signing_key_file: str(),
   header: str({ check: headerName }),
@@ -187,7 +240,10 @@ export const configSpec = obj({
   shutdown_timeout: duration(),
   routes: locatedRoutes,
   identity: identitySpec,
+  session: sessionSpec,
+  idps: list(located(idpSpec), { min: 1 }),
+  idp: located(idpSpec),
   demo: demoSpec,
-}, { expects: 'a mapping of settings' })
+}, { expects: 'a mapping of settings', exclusive: [['idps', 'idp']] })
 
 export type ConfigSpec = NonNullable<ReturnType<typeof configSpec.read>>

@@ -3,12 +3,13 @@
 
 import http, { type Server } from 'node:http'
 import type { ListenAddress } from '../config/spec.js'
+import { GatehouseError } from '../errors.js'
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 export function assertDemoAllowed(): void {
   if (process.env.NODE_ENV === 'production') {
-    throw new Error('the demo upstream is for development only and refuses to run with NODE_ENV=production; remove the demo: block')
+    throw new GatehouseError('GH_ERR_DEMO_IN_PRODUCTION', 'the demo upstream is for development only and refuses to run with NODE_ENV=production; remove the demo: block')
   }
 }
 

@@ -3,7 +3,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
+import { parseHost } from '../routes/host.js'
 import type { Route } from '../routes/route.js'
+import type { Session } from '../session/sessions.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
 import { sendError } from './pages.js'
 import type { Runtime } from './runtime.js'
@@ -18,8 +20,9 @@ export function upstreamPath(route: Route, path: string): string {
   return joined || '/'
 }
 
-export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string): ForwardContext {
+export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string, session: Session | undefined): ForwardContext {
   const peerAddress = req.socket.remoteAddress ?? ''
+  const audience = parseHost(req.headers.host)?.hostname ?? ''
   return {
     route,
     peerAddress,
@@ -28,6 +31,7 @@ export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Ro
     requestId,
     upstreamHost,
     identityHeader: runtime.config.identity.header,
+    identity: session && { assertion: runtime.config.identity.signer.assertion(session.identity, audience), session },
   }
 }
 
@@ -42,9 +46,10 @@ export function forward(
   query: string,
   requestId: string,
   log: FastifyBaseLogger,
+  session: Session | undefined,
 ): void {
   const upstream = runtime.upstreams.get(route)!.pick()
-  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, upstream.target.host), undefined)
+  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, upstream.target.host, session), undefined)
   // Framing is decided by us, not copied: a body exists when the client declared one.
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
   // No abort signal: a client that leaves is noticed when its request body errors or

@@ -2,6 +2,7 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Route } from '../routes/route.js'
+import type { Session } from '../session/sessions.js'
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
  *  are never forwarded. `expect` is handled by Node itself (100-continue). */
@@ -73,6 +74,8 @@ export interface ForwardContext {
   readonly upstreamHost: string
   /** identity.header, lower-cased: stripped from clients like the built-in names. */
   readonly identityHeader: string
+  /** Who the user is, for the assertion and the identity headers; undefined without a session. */
+  readonly identity: { readonly assertion: string; readonly session: Session } | undefined
 }
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: ForwardContext, upgrade: string | undefined): Record<string, string | string[]> {
@@ -102,6 +105,18 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   out['x-request-id'] = ctx.requestId
   const hostHeader = route.hostHeader
   out.host = hostHeader.kind === 'preserve' ? clientHost : hostHeader.kind === 'rewrite' ? hostHeader.value : ctx.upstreamHost
+
+  const { identity } = ctx
+  if (identity !== undefined) {
+    out[ctx.identityHeader] = identity.assertion
+    if (route.passIdentityHeaders) {
+      const { data } = identity.session
+      out['x-forwarded-user'] = data.user
+      if (data.email !== undefined) out['x-forwarded-email'] = data.email
+      out['x-forwarded-groups'] = data.groups.join(',')
+      out['x-forwarded-preferred-username'] = data.user
+    }
+  }
 
   for (const [name, value] of route.setRequestHeaders) out[name] = value
   if (upgrade !== undefined) {

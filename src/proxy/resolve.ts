@@ -12,7 +12,7 @@ import { logDecision } from '../ops/decision-log.js'
 import { policyInput } from './authorize.js'
 import type { Runtime } from './runtime.js'
 
-export type Refusal = { readonly ok: false; readonly code: ErrorCode; readonly detail?: string }
+export type Refusal = { readonly ok: false; readonly code: ErrorCode; readonly detail?: string; readonly route?: Route }
 export type RouteResolution = { readonly ok: true; readonly route: Route } | Refusal
 export type Resolution = { readonly ok: true; readonly route: Route; readonly path: string; readonly query: string } | Refusal
 
@@ -36,7 +36,7 @@ export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: st
   logDecision(ctx.log, config.authorizeLogFields, route, input, decision)
   switch (decision.verdict) {
     case 'allow': return { ok: true, route }
-    case 'sign_in': return { ok: false, code: 'GH_ERR_UNAUTHENTICATED' }
+    case 'sign_in': return { ok: false, code: 'GH_ERR_UNAUTHENTICATED', route }
     case 'deny': return { ok: false, code: 'GH_ERR_FORBIDDEN' }
   }
 }

@@ -4,14 +4,16 @@
 import type { Config } from '../config/compile.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
+import { CookieSessions } from '../session/sessions.js'
 import type { RouteUpstreams, UpstreamPools } from './upstreams.js'
 
 export interface Runtime {
   readonly config: Config
   readonly table: RouteTable
   readonly upstreams: ReadonlyMap<Route, RouteUpstreams>
+  readonly sessions: CookieSessions
 }
 
 export function buildRuntime(config: Config, pools: UpstreamPools): Runtime {
-  return Object.freeze({ config, table: new RouteTable(config.routes), upstreams: pools.build(config.routes) })
+  return Object.freeze({ config, table: new RouteTable(config.routes), upstreams: pools.build(config.routes), sessions: new CookieSessions(config.session) })
 }

@@ -10,6 +10,7 @@ import type { ErrorCode } from '../errors.js'
 import { forwardContext, upstreamPath } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { writeSocketError } from './pages.js'
+import { requestCookies } from '../session/sessions.js'
 import { resolveRequest } from './resolve.js'
 import type { Runtime } from './runtime.js'
 
@@ -51,14 +52,15 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (req.method !== 'GET') return refuse('GH_ERR_BAD_REQUEST', 'websocket upgrades must use GET')
 
   const runtime = deps.runtime()
-  const resolution = resolveRequest({ runtime, log: deps.log.child({ request_id: requestId }), user: undefined }, req)
+  const session = runtime.sessions.read(requestCookies(req))
+  const resolution = resolveRequest({ runtime, log: deps.log.child({ request_id: requestId }), user: session?.user }, req)
   if (!resolution.ok) return refuse(resolution.code, resolution.detail)
   const { route, path, query } = resolution
   if (!route.allowWebsockets) return refuse('GH_ERR_WEBSOCKETS_DISABLED')
 
   const upstream = runtime.upstreams.get(route)!.pick()
   const { target } = upstream
-  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, target.host), 'websocket')
+  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, target.host, session), 'websocket')
   const transport = target.protocol === 'https:' ? https : http
   const outgoing = transport.request({
     host: target.hostname,

@@ -48,6 +48,8 @@ export interface Route {
   readonly passIdentityHeaders: boolean
   /** The route's policy plus its legacy allow fields, compiled once. */
   readonly policy: Policy
+  /** An identity provider this route signs users in with, skipping the chooser. */
+  readonly idp: string | undefined
 }
 
 function describeMatch(match: PathMatch): string {
@@ -85,6 +87,7 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     allowWebsockets: spec.allow_websockets ?? false,
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? false, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? false,
+    idp: spec.idp,
     policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path} (legacy allow fields)`)]),
   }
   return Object.freeze(route)

@@ -11,7 +11,7 @@ import {
   parseUserJson, requestFromFlags, runPolicyTests, summarize, type TestRequest,
 } from '../../src/config/policy-tests.js'
 import type { ConfigIssue } from '../../src/errors.js'
-import { writeConfigDir } from '../helpers/gatehouse.js'
+import { configDir } from '../helpers/gatehouse.js'
 
 const ROUTES = `routes:
   - name: kasm
@@ -41,8 +41,7 @@ const ROUTES = `routes:
 `
 
 async function configWith(t: Test, files: Record<string, string> = {}): Promise<{ config: Config; dir: string }> {
-  const dir = writeConfigDir({ config: 'policies_dir: ./policies\n', files: { 'policies/routes.yaml': ROUTES, ...files } })
-  t.teardown(dir.cleanup)
+  const dir = configDir(t, { config: 'policies_dir: ./policies\n', files: { 'policies/routes.yaml': ROUTES, ...files } })
   return { config: await loadConfig(dir.configFile, { env: {} }), dir: dir.dir }
 }
 

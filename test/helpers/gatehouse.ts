@@ -28,6 +28,13 @@ export function writeConfigDir(files: ConfigFiles): { dir: string; configFile: s
   return { dir, configFile: path.join(dir, 'config.yaml'), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
+/** `writeConfigDir` for one test: removed when the test ends. */
+export function configDir(t: Teardown, files: ConfigFiles): ReturnType<typeof writeConfigDir> {
+  const written = writeConfigDir(files)
+  t.teardown(written.cleanup)
+  return written
+}
+
 /** One route item open to anyone, for a `routes:` list; `extra` is more of its keys,
  *  each line indented by four spaces and ending in a newline. */
 export const publicRoute = (from: string, to: string, extra = '') =>

@@ -1,13 +1,13 @@
 // Policies through the real proxy: verdicts become 403, 401 or a forwarded request, the
 // upstream never sees a refused one, and every decision writes one log line.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { send } from '../helpers/client.js'
 import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
-import { gatehouse, writeConfigDir } from '../helpers/gatehouse.js'
+import { configDir, gatehouse } from '../helpers/gatehouse.js'
 import { upstream } from '../helpers/upstream.js'
 
 const HOST = 'app.example.com'
@@ -18,19 +18,28 @@ const AUTHORIZE_FIELDS = ['request_id', 'route', 'method', 'host', 'path', 'ip',
 const authorizeLines = (logs: Record<string, unknown>[]) => logs.filter((line) => line.msg === 'authorize')
 const ownFields = (line: Record<string, unknown>) => Object.keys(line).filter((k) => AUTHORIZE_FIELDS.includes(k)).sort()
 
-t.test('a public route with a deny rule on /admin', async (t) => {
+/** The YAML text of a config whose first route goes from http://HOST to `origin`: `top`
+ *  comes before `routes:`, `route` after the route's `to:` (its other keys, then maybe more
+ *  routes). */
+const configYaml = (origin: string, route: string[] = [], top: string[] = []) =>
+  [...top, 'routes:', `  - from: http://${HOST}`, `    to: ${origin}`, ...route, ''].join('\n')
+
+/** An echo upstream, and Gatehouse with `configYaml` routing HOST to it; both closed when
+ *  the test ends. `route` may be a function of the upstream's origin, for routes after the first. */
+async function proxied(t: Test, route: string[] | ((origin: string) => string[]) = [], top: string[] = []) {
   const up = await upstream(t)
-  const gh = await gatehouse(t, [
-    'routes:',
-    `  - from: http://${HOST}`,
-    `    to: ${up.origin}`,
+  const gh = await gatehouse(t, configYaml(up.origin, typeof route === 'function' ? route(up.origin) : route, top))
+  return { up, gh }
+}
+
+t.test('a public route with a deny rule on /admin', async (t) => {
+  const { up, gh } = await proxied(t, [
     '    allow_public_unauthenticated_access: true',
     '    policy:',
     '      deny:',
     '        or:',
     '          - http_path: {starts_with: /admin}',
-    '',
-  ].join('\n'))
+  ])
 
   for (const path of ['/admin', '/admin/users?x=1', '/%61dmin', '/public/../admin/x']) {
     const res = await send(gh.port, { host: HOST, path })
@@ -74,8 +83,7 @@ t.test('a public route with a deny rule on /admin', async (t) => {
 })
 
 t.test('allow_any_authenticated_user without a session asks for a sign-in', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_any_authenticated_user: true\n`)
+  const { up, gh } = await proxied(t, ['    allow_any_authenticated_user: true'])
   const res = await send(gh.port, { host: HOST, path: '/dashboard' })
   t.equal(res.status, 401)
   t.match(res.headers['content-type'], /^application\/json/)
@@ -88,16 +96,11 @@ t.test('allow_any_authenticated_user without a session asks for a sign-in', asyn
 })
 
 t.test('a deny rule that needs a user, on a public route, asks for a sign-in', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, [
-    'routes:',
-    `  - from: http://${HOST}`,
-    `    to: ${up.origin}`,
+  const { up, gh } = await proxied(t, [
     '    policy:',
     '      - allow: {or: [{accept: true}]}',
     '      - deny: {or: [{email: {ends_with: "@evil.example"}}]}',
-    '',
-  ].join('\n'))
+  ])
   const res = await send(gh.port, { host: HOST })
   t.equal(res.status, 401)
   t.equal(JSON.parse(res.body).error, 'GH_ERR_UNAUTHENTICATED')
@@ -105,23 +108,18 @@ t.test('a deny rule that needs a user, on a public route, asks for a sign-in', a
 })
 
 t.test('source_ip decides, for the loopback client', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, [
-    'routes:',
-    `  - from: http://${HOST}`,
-    `    to: ${up.origin}`,
+  const { up, gh } = await proxied(t, (origin) => [
     '    policy:',
     '      allow:',
     '        or:',
     '          - source_ip: 127.0.0.1',
     `  - from: http://other.example.com`,
-    `    to: ${up.origin}`,
+    `    to: ${origin}`,
     '    policy: {allow: {or: [{source_ip: [10.0.0.0/8, "::1"]}]}}',
     `  - from: http://cidr.example.com`,
-    `    to: ${up.origin}`,
+    `    to: ${origin}`,
     '    policy: {allow: {and: [{source_ip: 127.0.0.0/8}, {http_method: {in: [GET, HEAD]}}]}}',
-    '',
-  ].join('\n'))
+  ])
 
   const allowed = await send(gh.port, { host: HOST, path: '/x' })
   t.equal(allowed.status, 200)
@@ -145,8 +143,7 @@ t.test('source_ip decides, for the loopback client', async (t) => {
 })
 
 t.test('a route without policy or legacy fields denies everything', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n`)
+  const { up, gh } = await proxied(t)
   const res = await send(gh.port, { host: HOST })
   t.equal(res.status, 403)
   t.equal(JSON.parse(res.body).error, 'GH_ERR_FORBIDDEN')
@@ -155,17 +152,11 @@ t.test('a route without policy or legacy fields denies everything', async (t) =>
 })
 
 t.test('authorize_log_fields limits the decision log', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, [
-    'authorize_log_fields: [route, verdict]',
-    'routes:',
-    `  - from: http://${HOST}`,
-    `    to: ${up.origin}`,
+  const { gh } = await proxied(t, [
     '    name: app',
     '    allow_public_unauthenticated_access: true',
     '    policy: {deny: {or: [{http_path: /admin}]}}',
-    '',
-  ].join('\n'))
+  ], ['authorize_log_fields: [route, verdict]'])
   t.equal((await send(gh.port, { host: HOST, path: '/' })).status, 200)
   t.equal((await send(gh.port, { host: HOST, path: '/admin' })).status, 403)
   const lines = authorizeLines(gh.logs)
@@ -179,15 +170,13 @@ t.test('authorize_log_fields limits the decision log', async (t) => {
 })
 
 t.test('an empty authorize_log_fields turns the decision log off', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, `authorize_log_fields: []\nroutes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const { gh } = await proxied(t, ['    allow_public_unauthenticated_access: true'], ['authorize_log_fields: []'])
   t.equal((await send(gh.port, { host: HOST })).status, 200)
   t.equal(authorizeLines(gh.logs).length, 0)
 })
 
 t.test('requests that never reach a route write no decision line', async (t) => {
-  const up = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n`)
+  const { gh } = await proxied(t, ['    allow_public_unauthenticated_access: true'])
   t.equal((await send(gh.port, { host: 'unknown.example.com' })).status, 404)
   t.equal(authorizeLines(gh.logs).length, 0)
 })
@@ -195,8 +184,7 @@ t.test('requests that never reach a route write no decision line', async (t) => 
 t.test('each decision line is one JSON object with each field once', async (t) => {
   // gh.logs holds parsed lines, which hide repeated keys: read the raw text instead.
   const up = await upstream(t)
-  const written = writeConfigDir({ config: `routes:\n  - from: http://${HOST}\n    to: ${up.origin}\n    allow_public_unauthenticated_access: true\n` })
-  t.teardown(written.cleanup)
+  const written = configDir(t, { config: configYaml(up.origin, ['    allow_public_unauthenticated_access: true']) })
   const raw: string[] = []
   const app = await buildApp(await loadConfig(written.configFile, { env: {} }), { logger: pino({ level: 'info' }, { write: (line: string) => void raw.push(line) }) })
   t.teardown(() => app.close())

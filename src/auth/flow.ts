@@ -1,0 +1,204 @@
+// Sign-in (authorization code flow with PKCE, state and nonce), the callback, sign-out
+// and "who am I", served on every route host.
+
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import * as oidc from 'openid-client'
+import type { Config } from '../config/compile.js'
+import { GatehouseError, type ErrorCode } from '../errors.js'
+import { renderError, wantsHtml } from '../proxy/pages.js'
+import { parseHost } from '../routes/host.js'
+import { isHttpLoopback } from '../session/chunks.js'
+import { SessionCookie } from '../session/cookie.js'
+import { newSessionId, parseCookies, type CookieSessions, type SessionData } from '../session/sessions.js'
+import { mapClaims } from './claims.js'
+import { chooserPage, userPage } from './pages.js'
+import { safeRedirect } from './redirect.js'
+import type { ProviderRegistry } from './registry.js'
+
+export const CALLBACK_PATH = '/oauth2/callback'
+export const SIGN_IN_PATH = '/.gatehouse/sign_in'
+export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
+/** A sign-in must finish within this; the transaction cookie dies with it. */
+const TRANSACTION_SECONDS = 600
+
+interface Transaction {
+  readonly idp: string
+  readonly state: string
+  readonly nonce: string
+  readonly verifier?: string
+  readonly rd: string
+}
+
+export interface AuthDeps {
+  config(): Config
+  sessions(): CookieSessions
+  providers: ProviderRegistry
+}
+
+const random = () => randomBytes(24).toString('base64url')
+
+/** The origin the browser used: our scheme (or, from a trusted proxy, the one it says)
+ *  and the Host header, which routing has already required to be valid. */
+export function requestOrigin(req: IncomingMessage, config: Config): string | undefined {
+  const host = req.headers.host
+  if (!parseHost(host)) return undefined
+  let proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http'
+  const forwarded = req.headers['x-forwarded-proto']
+  if ((forwarded === 'https' || forwarded === 'http') && config.isTrustedProxy(req.socket.remoteAddress ?? '')) proto = forwarded
+  return `${proto}://${host!.toLowerCase()}`
+}
+
+/** Each sign-in has its own cookie, named after its state, so sign-ins started in
+ *  several tabs at once do not overwrite each other. */
+function transactionCookie(config: Config, state: string, origin: string): SessionCookie<Transaction> {
+  const name = `${config.session.cookieName}_tx_${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
+  return new SessionCookie<Transaction>({
+    name, secrets: config.session.secrets, lifetimeSeconds: TRANSACTION_SECONDS, sameSite: 'lax', httpLoopback: isHttpLoopback(origin),
+  })
+}
+
+function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = []) {
+  const rendered = renderError(code, reply.request.id, wantsHtml(reply.request.headers), detail)
+  if (cookies.length > 0) reply.header('set-cookie', cookies)
+  return reply.code(rendered.status).header('cache-control', 'no-store').type(rendered.contentType).send(rendered.body)
+}
+
+const query = (request: FastifyRequest, name: string): string | undefined => {
+  const value = (request.query as Record<string, unknown>)[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** Compares secrets without leaking, through timing, how much of them matched. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
+  app.get(SIGN_IN_PATH, async (request, reply) => {
+    const config = deps.config()
+    const origin = requestOrigin(request.raw, config)
+    if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
+    const providers = deps.providers.list()
+    if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
+    const chosen = query(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
+    if (chosen === undefined) {
+      return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(chooserPage(providers.map((p) => p.settings), rd))
+    }
+    const provider = deps.providers.get(chosen)
+    if (!provider) return page(reply, 'GH_ERR_BAD_REQUEST', `no identity provider has the id ${JSON.stringify(chosen)}`)
+    if (!provider.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', `${provider.settings.name} cannot be reached right now; try again in a moment`)
+    const tx: Transaction = {
+      idp: chosen,
+      state: random(),
+      nonce: random(),
+      ...(provider.settings.pkce ? { verifier: oidc.randomPKCECodeVerifier() } : {}),
+      rd,
+    }
+    const parameters: Record<string, string> = {
+      redirect_uri: `${origin}${CALLBACK_PATH}`,
+      scope: provider.settings.scopes.join(' '),
+      state: tx.state,
+      nonce: tx.nonce,
+    }
+    if (tx.verifier) {
+      parameters.code_challenge = await oidc.calculatePKCECodeChallenge(tx.verifier)
+      parameters.code_challenge_method = 'S256'
+    }
+    const url = oidc.buildAuthorizationUrl(provider.config, parameters)
+    const cookies = transactionCookie(config, tx.state, origin).write(tx, [])
+    return reply.header('set-cookie', cookies).header('cache-control', 'no-store').redirect(url.href, 302)
+  })
+
+  app.get(CALLBACK_PATH, async (request, reply) => {
+    const config = deps.config()
+    const origin = requestOrigin(request.raw, config)
+    if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    const state = query(request, 'state')
+    if (!state || state.length > 256) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'the answer from the identity provider carries no valid state')
+    const cookieJar = parseCookies(request.headers.cookie)
+    const txCookie = transactionCookie(config, state, origin)
+    const clearTx = txCookie.write(undefined, cookieJar)
+    const tx = txCookie.read(cookieJar).payload
+    // No transaction (expired, replayed, started elsewhere) or another state: a forged or
+    // stale callback. Nothing is exchanged and no session is set.
+    if (!tx || !sameSecret(tx.state, state)) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
+    const provider = deps.providers.get(tx.idp)
+    if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx)
+    try {
+      const current = new URL(`${origin}${request.raw.url}`)
+      const tokens = await oidc.authorizationCodeGrant(provider.config, current, {
+        pkceCodeVerifier: tx.verifier,
+        expectedState: tx.state,
+        expectedNonce: tx.nonce,
+        idTokenExpected: true,
+      })
+      const idClaims = tokens.claims()
+      if (!idClaims) throw new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the identity provider sent no ID token')
+      let claims: Record<string, unknown> = { ...idClaims }
+      if (provider.settings.userinfo) {
+        // The userinfo answer must describe the same subject as the ID token.
+        const info = await oidc.fetchUserInfo(provider.config, tokens.access_token, idClaims.sub)
+        claims = { ...info, ...idClaims }
+      }
+      const mapped = mapClaims(provider.settings, claims)
+      const data: SessionData = {
+        sid: newSessionId(),
+        idp: tx.idp,
+        sub: mapped.sub,
+        user: mapped.user,
+        email: mapped.email,
+        name: mapped.name,
+        groups: mapped.groups,
+        claims,
+        idToken: provider.settings.logout ? tokens.id_token : undefined,
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token,
+        accessExpiresAt: tokens.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + tokens.expires_in,
+      }
+      // A sign-in always starts a new session (new sid, new cookie): no fixation.
+      const sessionCookies = deps.sessions().write(data, cookieJar, isHttpLoopback(origin))
+      request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
+      return reply.header('set-cookie', [...clearTx, ...sessionCookies]).header('cache-control', 'no-store').redirect(tx.rd, 302)
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).name
+      request.log.warn({ idp: tx.idp, err: { code, message: (err as Error).message } }, 'sign-in failed')
+      return page(reply, 'GH_ERR_SIGN_IN_FAILED', `the identity provider's answer did not pass the checks (${code})`, clearTx)
+    }
+  })
+
+  app.get(SIGN_OUT_PATH, async (request, reply) => {
+    const config = deps.config()
+    const origin = requestOrigin(request.raw, config)
+    if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
+    const cookieJar = parseCookies(request.headers.cookie)
+    const session = deps.sessions().read(cookieJar)
+    const cleared = deps.sessions().write(undefined, cookieJar, isHttpLoopback(origin))
+    reply.header('set-cookie', cleared).header('cache-control', 'no-store')
+    const provider = session ? deps.providers.get(session.data.idp) : undefined
+    if (session && provider?.ready && provider.settings.logout && provider.config.serverMetadata().end_session_endpoint) {
+      const url = oidc.buildEndSessionUrl(provider.config, {
+        post_logout_redirect_uri: rd,
+        ...(session.data.idToken ? { id_token_hint: session.data.idToken } : { client_id: provider.settings.clientId }),
+      })
+      return reply.redirect(url.href, 302)
+    }
+    return reply.redirect(rd, 302)
+  })
+
+  const whoAmI = (request: FastifyRequest) => {
+    const session = deps.sessions().read(parseCookies(request.headers.cookie))
+    if (!session) return { signed_in: false as const }
+    // Never tokens: this answer is readable by any script on the page.
+    const { data } = session
+    return { signed_in: true as const, user: data.user, email: data.email, name: data.name, groups: data.groups, sub: data.sub, idp: data.idp, expires_at: session.exp }
+  }
+  app.get('/.gatehouse/user', (request, reply) => reply.header('cache-control', 'no-store').send(whoAmI(request)))
+  app.get('/.gatehouse/', (request, reply) => reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(userPage(whoAmI(request))))
+}

@@ -1,0 +1,141 @@
+// OpenID Connect providers: discovery (or explicit endpoints) through openid-client,
+// retried in the background, so Gatehouse starts and serves public routes while an IdP
+// is unreachable; /readyz reports it until it answers.
+
+import * as oidc from 'openid-client'
+import type { FastifyBaseLogger } from 'fastify'
+import { GatehouseError } from '../errors.js'
+
+export interface IdpSettings {
+  readonly id: string
+  /** Shown on the sign-in page (Kasm's "Display Name"). */
+  readonly name: string
+  readonly logoUrl: string | undefined
+  readonly issuer: string
+  /** Explicit endpoints; each overrides what discovery says. With authorization, token
+   *  and jwks all given, discovery is skipped (IdPs without a discovery document). */
+  readonly endpoints: {
+    readonly authorization?: string
+    readonly token?: string
+    readonly userinfo?: string
+    readonly jwks?: string
+    readonly endSession?: string
+  }
+  readonly clientId: string
+  readonly clientSecret: string | undefined
+  readonly tokenEndpointAuthMethod: 'client_secret_basic' | 'client_secret_post' | 'none'
+  readonly scopes: readonly string[]
+  readonly pkce: boolean
+  readonly usernameClaim: string
+  readonly emailClaim: string
+  readonly groupsClaim: string
+  readonly groupMappings: ReadonlyMap<string, string>
+  readonly userinfo: boolean
+  readonly logout: boolean
+  readonly autoLogin: boolean
+}
+
+const FIRST_RETRY_MS = 1_000
+const MAX_RETRY_MS = 30_000
+
+/** http is for IdPs on this machine only (tests, the demo); anything else must be https. */
+export function isLoopbackUrl(text: string): boolean {
+  const { hostname } = new URL(text)
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}
+
+function clientAuth(settings: IdpSettings): oidc.ClientAuth {
+  switch (settings.tokenEndpointAuthMethod) {
+    case 'client_secret_basic': return oidc.ClientSecretBasic(settings.clientSecret ?? '')
+    case 'client_secret_post': return oidc.ClientSecretPost(settings.clientSecret ?? '')
+    case 'none': return oidc.None()
+  }
+}
+
+function overrides(settings: IdpSettings): Partial<oidc.ServerMetadata> {
+  const { endpoints: e } = settings
+  return {
+    ...(e.authorization ? { authorization_endpoint: e.authorization } : {}),
+    ...(e.token ? { token_endpoint: e.token } : {}),
+    ...(e.userinfo ? { userinfo_endpoint: e.userinfo } : {}),
+    ...(e.jwks ? { jwks_uri: e.jwks } : {}),
+    ...(e.endSession ? { end_session_endpoint: e.endSession } : {}),
+  }
+}
+
+export class IdentityProvider {
+  private configuration: oidc.Configuration | undefined
+  private lastError: string | undefined = 'discovery has not finished yet'
+  private retryTimer: NodeJS.Timeout | undefined
+  private retryMs = FIRST_RETRY_MS
+  private closed = false
+
+  constructor(readonly settings: IdpSettings, private readonly log: FastifyBaseLogger) {}
+
+  /** Starts discovery; failures are retried with backoff until close(). */
+  start(): Promise<void> {
+    return this.attempt()
+  }
+
+  get ready(): boolean {
+    return this.configuration !== undefined
+  }
+
+  /** Why the IdP cannot be used yet, for /readyz and error pages. */
+  get problem(): string | undefined {
+    return this.configuration ? undefined : this.lastError
+  }
+
+  /** The openid-client configuration, or GH_ERR_IDP_UNAVAILABLE while there is none. */
+  get config(): oidc.Configuration {
+    if (!this.configuration) throw new GatehouseError('GH_ERR_IDP_UNAVAILABLE', `${this.settings.name} is not reachable yet: ${this.lastError}`)
+    return this.configuration
+  }
+
+  close(): void {
+    this.closed = true
+    clearTimeout(this.retryTimer)
+  }
+
+  private async attempt(): Promise<void> {
+    try {
+      this.configuration = await this.discover()
+      this.lastError = undefined
+      this.log.info({ idp: this.settings.id }, 'identity provider ready')
+    } catch (err) {
+      if (this.closed) return
+      // The message may name the URL; it never holds the client secret.
+      this.lastError = (err as Error).message
+      this.log.warn({ idp: this.settings.id, err: { message: this.lastError }, retry_ms: this.retryMs }, 'identity provider not reachable; retrying')
+      this.retryTimer = setTimeout(() => void this.attempt(), this.retryMs)
+      this.retryTimer.unref()
+      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS)
+    }
+  }
+
+  private async discover(): Promise<oidc.Configuration> {
+    const { settings } = this
+    const insecure = isLoopbackUrl(settings.issuer)
+    const metadata: Partial<oidc.ClientMetadata> = {}
+    const explicit = settings.endpoints.authorization && settings.endpoints.token && settings.endpoints.jwks
+    let config: oidc.Configuration
+    if (explicit) {
+      config = new oidc.Configuration({ issuer: settings.issuer, ...overrides(settings) }, settings.clientId, metadata, clientAuth(settings))
+    } else {
+      config = await oidc.discovery(new URL(settings.issuer), settings.clientId, metadata, clientAuth(settings), {
+        execute: insecure ? [oidc.allowInsecureRequests] : [],
+        timeout: 10,
+      })
+      const server = config.serverMetadata()
+      const extra = overrides(settings)
+      if (Object.keys(extra).length > 0) {
+        config = new oidc.Configuration({ ...server, ...extra }, settings.clientId, metadata, clientAuth(settings))
+      }
+    }
+    if (insecure) oidc.allowInsecureRequests(config)
+    // openid-client trusts an ID token from the token endpoint on TLS alone unless asked;
+    // Gatehouse always verifies its signature (and alg) against the IdP's keys.
+    oidc.enableNonRepudiationChecks(config)
+    return config
+  }
+}

@@ -1,0 +1,38 @@
+// Where a user may be sent after signing in or out: a relative path on the same host,
+// or a configured route's origin. Anything else could turn Gatehouse into an open
+// redirect that lends its trusted name to a phishing link.
+
+import type { Route } from '../routes/route.js'
+
+/** Control characters and backslashes: browsers strip or reinterpret them (`/\evil`,
+ *  `%09`), so a target that holds any is refused rather than cleaned. */
+const UNSAFE = /[\u0000-\u001f\u007f\\]/
+
+function matchesRouteOrigin(url: URL, routes: readonly Route[]): boolean {
+  const host = url.host.toLowerCase()
+  for (const route of routes) {
+    if (`${route.origin.scheme}:` !== url.protocol) continue
+    const key = route.hostKey
+    if (key.startsWith('*.')) {
+      const suffix = key.slice(1)
+      if (host.endsWith(suffix) && host.length > suffix.length) return true
+    } else if (host === key) return true
+  }
+  return false
+}
+
+/** The safe absolute URL for `rd`, or undefined when it must not be followed. */
+export function safeRedirect(rd: string | undefined, requestOrigin: string, routes: readonly Route[]): string | undefined {
+  if (rd === undefined || rd === '' || rd.length > 2048 || UNSAFE.test(rd)) return undefined
+  // A relative target must be a plain path: `//evil.com` is protocol-relative.
+  if (rd.startsWith('/') && !rd.startsWith('//')) return new URL(rd, requestOrigin).href
+  let url: URL
+  try {
+    url = new URL(rd)
+  } catch {
+    return undefined
+  }
+  if (url.username || url.password) return undefined
+  if (url.origin === requestOrigin) return url.href
+  return matchesRouteOrigin(url, routes) ? url.href : undefined
+}

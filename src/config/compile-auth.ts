@@ -1,0 +1,85 @@
+// The sign-in side of the configuration: identity providers and session cookies.
+
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { isLoopbackUrl, type IdpSettings } from '../auth/providers.js'
+import type { SameSite } from '../session/chunks.js'
+import type { Located } from './schema.js'
+import type { ConfigSpec, IdpSpec } from './spec.js'
+
+export interface SessionSettings {
+  readonly cookieName: string
+  readonly secrets: readonly string[]
+  /** True when no secrets were configured: sessions end when the process does. */
+  readonly ephemeral: boolean
+  readonly domain: string | undefined
+  readonly sameSite: SameSite
+  readonly lifetimeSeconds: number
+}
+
+const DEFAULT_LIFETIME_SECONDS = 14 * 3600
+let processSecret: string | undefined
+
+export function compileSession(spec: ConfigSpec['session']): SessionSettings {
+  const secrets = spec?.secrets
+  processSecret ??= randomBytes(32).toString('base64')
+  return Object.freeze({
+    cookieName: spec?.cookie_name ?? '_gatehouse',
+    // One secret per process, kept across reloads, when none is configured.
+    secrets: Object.freeze(secrets ?? [processSecret]),
+    ephemeral: secrets === undefined,
+    domain: spec?.domain,
+    sameSite: (spec?.same_site ?? 'lax') as SameSite,
+    lifetimeSeconds: spec?.lifetime === undefined ? DEFAULT_LIFETIME_SECONDS : Math.floor(spec.lifetime / 1000),
+  })
+}
+
+type Issue = (at: Located<unknown>['at'], key: string, message: string) => void
+
+export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string, issue: Issue): IdpSettings[] {
+  const out: IdpSettings[] = []
+  const ids = new Set<string>()
+  for (const { value: s, at } of specs) {
+    const problem = (key: string, message: string) => issue(at, key, message)
+    const id = s.id!
+    if (ids.has(id)) { problem('id', `another identity provider already has the id ${JSON.stringify(id)}`); continue }
+    ids.add(id)
+    if (!s.issuer) { problem('issuer', 'is required: ID tokens are checked against it (explicit endpoints may replace discovery, not the issuer)'); continue }
+    // Tokens and codes travel to these URLs; plain http is only acceptable on this machine.
+    const urls = [s.issuer, s.authorization_url, s.token_url, s.userinfo_url, s.jwks_url, s.end_session_url].filter((u): u is string => u !== undefined)
+    const insecure = urls.find((u) => u.startsWith('http:') && !isLoopbackUrl(u))
+    if (insecure) { problem('issuer', `${insecure} must use https (http is accepted only on loopback)`); continue }
+    let secret = s.client_secret
+    if (s.client_secret_file !== undefined) {
+      try {
+        secret = readFileSync(path.resolve(baseDir, s.client_secret_file), 'utf8').trim()
+      } catch (err) {
+        problem('client_secret_file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+        continue
+      }
+    }
+    const method = (s.token_endpoint_auth_method ?? 'client_secret_basic') as IdpSettings['tokenEndpointAuthMethod']
+    if (method !== 'none' && !secret) { problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`); continue }
+    out.push(Object.freeze({
+      id,
+      name: s.name ?? id,
+      logoUrl: s.logo_url,
+      issuer: s.issuer,
+      endpoints: Object.freeze({ authorization: s.authorization_url, token: s.token_url, userinfo: s.userinfo_url, jwks: s.jwks_url, endSession: s.end_session_url }),
+      clientId: s.client_id!,
+      clientSecret: secret,
+      tokenEndpointAuthMethod: method,
+      scopes: Object.freeze(s.scopes ?? ['openid', 'profile', 'email']),
+      pkce: s.pkce !== 'none',
+      usernameClaim: s.username_claim ?? 'preferred_username',
+      emailClaim: s.email_claim ?? 'email',
+      groupsClaim: s.groups_claim ?? 'groups',
+      groupMappings: new Map(Object.entries(s.group_mappings ?? {})),
+      userinfo: s.userinfo ?? false,
+      logout: s.logout ?? false,
+      autoLogin: s.auto_login ?? false,
+    }))
+  }
+  return out
+}
