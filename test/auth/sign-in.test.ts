@@ -1,0 +1,180 @@
+// Signing in end to end: Gatehouse, a real OIDC provider and a real upstream on
+// 127.0.0.1; the test plays the browser.
+
+import { randomBytes } from 'node:crypto'
+import { createLocalJWKSet, jwtVerify } from 'jose'
+import t from 'tap'
+import { request, type Reply } from '../helpers/client.js'
+import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
+import { idp, TEST_CLIENT, type TestIdp } from '../helpers/idp.js'
+import { upstream, type EchoUpstream, type Teardown } from '../helpers/upstream.js'
+
+const HOST = 'app.test'
+const SECRET = randomBytes(32).toString('base64')
+
+interface Setup { gh: RunningGatehouse; provider: TestIdp; app: EchoUpstream }
+
+async function setup(t: Teardown, extra = ''): Promise<Setup> {
+  const provider = await idp(t)
+  provider.registerClient({ ...TEST_CLIENT, client_id: 'gatehouse-app', redirect_uris: [`http://${HOST}/oauth2/callback`], post_logout_redirect_uris: [`http://${HOST}/`] })
+  const app = await upstream(t)
+  const gh = await gatehouse(t, `
+idps:
+  - id: test
+    name: Test IdP
+    issuer: ${provider.issuer}
+    client_id: gatehouse-app
+    client_secret: ${TEST_CLIENT.client_secret}
+    scopes: [openid, profile, email, groups, roles]
+    logout: true
+session:
+  secrets: [${SECRET}]
+${extra}routes:
+  - name: app
+    from: http://${HOST}
+    to: ${app.origin}
+    pass_identity_headers: true
+    policy:
+      allow:
+        or:
+          - groups: { has: admins }
+          - claim/https://example.com/roles: developer
+`)
+  // Discovery runs in the background; readiness says when it is done.
+  for (let i = 0; i < 100; i++) {
+    if ((await request(gh.port, { path: '/readyz', headers: { host: HOST } })).status === 200) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { gh, provider, app }
+}
+
+/** Cookies set by a reply, as a Cookie header value (cleared ones left out). */
+function cookiesFrom(reply: Reply, jar: Map<string, string> = new Map()): Map<string, string> {
+  const set = reply.headers['set-cookie'] ?? []
+  for (const line of Array.isArray(set) ? set : [set]) {
+    const [pair] = line.split(';')
+    const eq = pair.indexOf('=')
+    const name = pair.slice(0, eq)
+    const value = pair.slice(eq + 1)
+    if (/Max-Age=0/i.test(line) || value === '') jar.delete(name)
+    else jar.set(name, value)
+  }
+  return jar
+}
+const cookieHeader = (jar: Map<string, string>) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+
+/** Browser-like sign-in for `user`, starting from a protected page. Returns the jar. */
+async function signIn(s: Setup, user: string, path = '/dashboard?tab=1'): Promise<{ jar: Map<string, string>; landed: string }> {
+  const first = await request(s.gh.port, { path, headers: { host: HOST, accept: 'text/html' } })
+  if (first.status !== 302) throw new Error(`expected a redirect to sign in, got ${first.status}`)
+  const start = await request(s.gh.port, { path: first.headers.location as string, headers: { host: HOST, accept: 'text/html' } })
+  const jar = cookiesFrom(start)
+  const back = new URL(await s.provider.login(start.headers.location as string, user))
+  const callback = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, accept: 'text/html', cookie: cookieHeader(jar) } })
+  if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${callback.text}`)
+  cookiesFrom(callback, jar)
+  return { jar, landed: callback.headers.location as string }
+}
+
+t.test('a browser is sent to sign in, comes back signed in, and reaches the app with a verifiable identity', async (t) => {
+  const s = await setup(t)
+  const first = await request(s.gh.port, { path: '/dashboard?tab=1', headers: { host: HOST, accept: 'text/html' } })
+  t.equal(first.status, 302)
+  t.equal(first.headers.location, `/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/dashboard?tab=1`)}`)
+
+  const start = await request(s.gh.port, { path: first.headers.location as string, headers: { host: HOST, accept: 'text/html' } })
+  t.equal(start.status, 302)
+  const authorize = new URL(start.headers.location as string)
+  t.equal(authorize.origin, new URL(s.provider.issuer).origin, 'to the IdP')
+  t.equal(authorize.searchParams.get('redirect_uri'), `http://${HOST}/oauth2/callback`)
+  t.equal(authorize.searchParams.get('code_challenge_method'), 'S256', 'PKCE by default')
+  t.ok(authorize.searchParams.get('state') && authorize.searchParams.get('nonce'), 'state and nonce')
+  const tx = String(start.headers['set-cookie'])
+  t.match(tx, /_gatehouse_tx_[A-Za-z0-9]+=/, 'a transaction cookie')
+  t.match(tx, /HttpOnly/)
+  t.match(tx, /SameSite=Lax/)
+
+  const { jar, landed } = await signIn(s, 'alice')
+  t.equal(landed, `http://${HOST}/dashboard?tab=1`, 'back where the user started')
+  t.ok(jar.has('_gatehouse'), 'a session cookie')
+  t.notOk([...jar.keys()].some((k) => k.includes('_tx_')), 'the transaction cookie is gone')
+
+  const page = await request(s.gh.port, { path: '/dashboard', headers: { host: HOST, cookie: cookieHeader(jar) + '; theme=dark' } })
+  t.equal(page.status, 200)
+  const seen = s.app.received.at(-1)!
+  t.equal(seen.headers['x-forwarded-user'], 'alice')
+  t.equal(seen.headers['x-forwarded-email'], 'alice@example.com')
+  t.match(String(seen.headers['x-forwarded-groups']), /admins/)
+  t.equal(seen.headers.cookie, 'theme=dark', "Gatehouse's cookies never reach the app")
+  const jwks = JSON.parse((await request(s.gh.port, { path: '/.well-known/gatehouse/jwks.json', headers: { host: HOST } })).text)
+  const { payload } = await jwtVerify(String(seen.headers['x-gatehouse-jwt-assertion']), createLocalJWKSet(jwks), { issuer: HOST, audience: HOST })
+  t.match(payload, { sub: 'alice', email: 'alice@example.com', user: 'alice' })
+  t.ok((payload.groups as string[]).includes('admins'))
+
+  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: cookieHeader(jar) } })).text)
+  t.match(me, { signed_in: true, user: 'alice', email: 'alice@example.com', idp: 'test' })
+  t.notMatch(JSON.stringify(me), /token|eyJ/, 'never tokens')
+})
+
+t.test('the policy decides per user: a namespaced role lets bob in, carol is denied', async (t) => {
+  const s = await setup(t)
+  const bob = await signIn(s, 'bob')
+  t.equal((await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(bob.jar) } })).status, 200)
+  const carol = await signIn(s, 'carol')
+  const denied = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(carol.jar), accept: 'application/json' } })
+  t.equal(denied.status, 403)
+  t.equal(JSON.parse(denied.text).error, 'GH_ERR_FORBIDDEN')
+  t.equal(s.app.received.length, 1, 'only bob reached the app')
+})
+
+t.test('a callback without its transaction, or with another state, sets no session', async (t) => {
+  const s = await setup(t)
+  const first = await request(s.gh.port, { path: '/.gatehouse/sign_in?rd=/', headers: { host: HOST } })
+  const jar = cookiesFrom(first)
+  const back = new URL(await s.provider.login(first.headers.location as string, 'alice'))
+  // No cookie: as if another browser (or an attacker) delivered the code.
+  const stolen = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST } })
+  t.equal(stolen.status, 400)
+  t.match(stolen.text, /GH_ERR_SIGN_IN_FAILED/)
+  t.notMatch(String(stolen.headers['set-cookie'] ?? ''), /_gatehouse=[^;]/, 'no session cookie')
+  // Another state with the right cookie.
+  const forged = new URL(back)
+  forged.searchParams.set('state', 'x' + forged.searchParams.get('state')!.slice(1))
+  const wrong = await request(s.gh.port, { path: forged.pathname + forged.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  t.equal(wrong.status, 400)
+  // The real one still works once; replaying it fails (transaction cleared, code used).
+  const ok = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  t.equal(ok.status, 302)
+  const replay = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  t.equal(replay.status, 400, 'a replayed callback fails')
+})
+
+t.test('APIs get 401 JSON with the sign-in URL; sign-out clears the session and ends it at the IdP', async (t) => {
+  const s = await setup(t)
+  const api = await request(s.gh.port, { path: '/api/x', headers: { host: HOST, accept: 'application/json' } })
+  t.equal(api.status, 401)
+  t.match(JSON.parse(api.text), { error: 'GH_ERR_UNAUTHENTICATED', sign_in_url: `http://${HOST}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/api/x`)}` })
+
+  const { jar } = await signIn(s, 'alice')
+  const out = await request(s.gh.port, { path: '/.gatehouse/sign_out?rd=/', headers: { host: HOST, cookie: cookieHeader(jar) } })
+  t.equal(out.status, 302)
+  const end = new URL(out.headers.location as string)
+  t.equal(end.origin + end.pathname, s.provider.endpoints.endSession, 'on to the IdP')
+  t.ok(end.searchParams.get('id_token_hint'), 'with id_token_hint')
+  t.equal(end.searchParams.get('post_logout_redirect_uri'), `http://${HOST}/`)
+  cookiesFrom(out, jar)
+  t.notOk(jar.has('_gatehouse'), 'the session cookie is cleared')
+  const after = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  t.equal(after.status, 401)
+})
+
+t.test('rd never leads off-site', async (t) => {
+  const s = await setup(t)
+  for (const rd of ['//evil.example', '/\\evil.example', 'https://evil.example/', `http://${HOST}.evil.example/`, 'javascript:alert(1)', '/%09/evil.example', `http://user@evil.example/`, '/ok\r\nSet-Cookie: x=1']) {
+    const res = await request(s.gh.port, { path: `/.gatehouse/sign_out?rd=${encodeURIComponent(rd)}`, headers: { host: HOST } })
+    t.equal(res.status, 302, rd)
+    const location = String(res.headers.location)
+    t.equal(new URL(location).origin, `http://${HOST}`, `${JSON.stringify(rd)} -> ${location} stays on the app`)
+    t.notMatch(location, /javascript|\r|\n|@/)
+  }
+})
