@@ -1,6 +1,5 @@
 // `gatehouse serve`: load, listen, reload on change or SIGHUP, drain on SIGTERM.
 
-import type { Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
@@ -8,7 +7,7 @@ import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
 import { watchConfig, type ConfigWatcher } from './config/watch.js'
 import { ConfigError, formatIssue } from './errors.js'
-import { startDemoUpstream } from './demo/upstream.js'
+import { startDemo } from './demo/demo.js'
 
 export interface Served {
   app: FastifyInstance
@@ -35,23 +34,20 @@ export interface ServeOptions {
 export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
   const initial = await loadConfig(configPath)
   let current = initial
-  const demo: Server | undefined = initial.demo ? await startDemoUpstream(initial.demo.upstream) : undefined
+  const demo = await startDemo(initial)
   const app = await buildApp(initial, { logger: options.logger })
   try {
     await app.listen({ host: initial.address.host, port: initial.address.port })
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the demo upstream would).
     await app.close()
-    demo?.close()
+    await demo?.close()
     throw err
   }
   if (initial.identity.ephemeral) {
     app.log.warn('identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)')
   }
-  if (demo) {
-    const open = initial.routes.map((r) => `${r.origin.scheme}://${r.hostKey}${r.match.kind === 'regex' ? '' : r.match.value}`)
-    app.log.warn({ demo_upstream: `${initial.demo!.upstream.host}:${initial.demo!.upstream.port}`, open }, 'DEMO upstream running (for trying Gatehouse out only); open one of these routes')
-  }
+  if (demo) app.log.warn(demo.summary, 'DEMO running (for trying Gatehouse out only): open one of these routes')
 
   let watcher: ConfigWatcher | undefined
   const rewatch = () => {
@@ -91,7 +87,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
       process.off('SIGHUP', onHangup)
       watcher?.close()
       await app.close()
-      await new Promise<void>((resolve) => (demo ? demo.close(() => resolve()) : resolve()))
+      await demo?.close()
     })()
     return closed
   }

@@ -40,7 +40,7 @@ export interface Config {
   }
   readonly idps: readonly IdpSettings[]
   readonly session: SessionSettings
-  readonly demo: { readonly upstream: ListenAddress } | undefined
+  readonly demo: { readonly upstream: ListenAddress | undefined; readonly idp: ListenAddress | undefined } | undefined
 }
 
 export interface CompileInput {
@@ -141,6 +141,6 @@ export function compileConfig(input: CompileInput): Config {
     }),
     idps: Object.freeze(idps),
     session: compileSession(spec.session),
-    demo: spec.demo?.upstream ? Object.freeze({ upstream: spec.demo.upstream }) : undefined,
+    demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })
 }

@@ -227,6 +227,7 @@ export const identitySpec = obj({
 
 export const demoSpec = obj({
   upstream: listenAddress,
+  idp: listenAddress,
 })
 
 export const configSpec = obj({
