@@ -18,6 +18,7 @@ import { UpstreamPools } from './proxy/upstreams.js'
 import { handleUpgrade } from './proxy/websocket.js'
 import { registerAuthRoutes, requestOrigin, SIGN_IN_PATH } from './auth/flow.js'
 import { ProviderRegistry } from './auth/registry.js'
+import { isHttpLoopback } from './session/chunks.js'
 import { requestCookies } from './session/sessions.js'
 
 export interface GatehouseState {
@@ -156,7 +157,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const url = req.url!
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const session = current.sessions.read(requestCookies(req))
+    const cookies = requestCookies(req)
+    const session = current.sessions.read(cookies)
+    if (session === undefined && current.sessions.present(cookies)) {
+      // A session cookie that does not open (tampered, expired, an old key) is cleared, so
+      // the browser stops sending it; the request goes on as one without a session.
+      reply.raw.setHeader('set-cookie', current.sessions.write(undefined, cookies, isHttpLoopback(requestOrigin(req, current.config) ?? '')))
+    }
     const resolution = resolveRoute({ runtime: current, log: request.log, user: session?.user }, req, path)
     if (!resolution.ok) {
       if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)

@@ -90,6 +90,11 @@ export class CookieSessions {
     return session
   }
 
+  /** Whether the request carries a session cookie at all (valid or not). */
+  present(cookies: CookieMap): boolean {
+    return cookies[this.settings.cookieName] !== undefined
+  }
+
   /** Set-Cookie values for a new session (or, with undefined, for signing out). */
   write(data: SessionData | undefined, cookies: CookieMap, httpLoopback: boolean): string[] {
     return (httpLoopback ? this.loopback : this.secure).write(data, cookies)

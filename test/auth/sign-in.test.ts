@@ -178,3 +178,21 @@ t.test('rd never leads off-site', async (t) => {
     t.notMatch(location, /javascript|\r|\n|@/)
   }
 })
+
+t.test('a session cookie that does not open means no session, and is cleared', async (t) => {
+  const s = await setup(t)
+  const { jar } = await signIn(s, 'alice')
+  const good = jar.get('_gatehouse')!
+  const tampered = good.slice(0, 20) + (good[20] === 'A' ? 'B' : 'A') + good.slice(21)
+  const cases: [string, string][] = [
+    ['tampered', `_gatehouse=${tampered}`],
+    ['truncated', `_gatehouse=${good.slice(0, good.length - 10)}`],
+    ['garbage', '_gatehouse=not-a-session'],
+  ]
+  for (const [name, cookie] of cases) {
+    const res = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie, accept: 'application/json' } })
+    t.equal(res.status, 401, `${name}: no session`)
+    t.match(String(res.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, `${name}: cleared`)
+  }
+  t.equal(s.app.received.length, 0, 'nothing reached the app')
+})
