@@ -17,6 +17,7 @@ import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { UpstreamPools } from './proxy/upstreams.js'
 import { handleUpgrade } from './proxy/websocket.js'
 import { registerAuthRoutes, requestOrigin, SIGN_IN_PATH } from './auth/flow.js'
+import { registerForwardAuth } from './auth/forward-auth.js'
 import { ProviderRegistry } from './auth/registry.js'
 import { isHttpLoopback } from './session/chunks.js'
 import { requestCookies } from './session/sessions.js'
@@ -113,6 +114,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const providers = new ProviderRegistry(app.log)
   providers.sync(config.idps)
   registerAuthRoutes(app, { config: () => runtime.config, sessions: () => runtime.sessions, providers })
+  registerForwardAuth(app, () => runtime)
 
   /** Browsers navigating get a redirect to sign in; everything else (XHR, fetch, APIs)
    *  gets 401 JSON naming the sign-in URL, which a script can follow itself. */

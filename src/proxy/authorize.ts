@@ -15,12 +15,12 @@ export function clientAddress(req: IncomingMessage, config: Config): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
 }
 
-export function policyInput(req: IncomingMessage, config: Config, hostname: string, path: string, user: PreparedUser | undefined): PolicyInput {
+export function policyInput(req: IncomingMessage, config: Config, hostname: string, path: string, user: PreparedUser | undefined, method = req.method ?? 'GET'): PolicyInput {
   const origin = req.headers.origin
   const requestMethod = req.headers['access-control-request-method']
   return {
     request: {
-      method: req.method ?? 'GET',
+      method,
       path,
       host: hostname,
       sourceIp: clientAddress(req, config),

@@ -23,21 +23,28 @@ export interface ResolveContext {
   readonly user: PreparedUser | undefined
 }
 
+/** The request being judged when it is not `req` itself: forward-auth callers describe
+ *  the original request in headers. */
+export interface OriginalRequest {
+  readonly method: string
+  readonly host: string | undefined
+}
+
 /** Host, route and the route's policy decision for an already normalised path. */
-export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: string): RouteResolution {
-  const host = parseHost(req.headers.host)
+export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: string, original?: OriginalRequest): RouteResolution {
+  const host = parseHost(original ? original.host : req.headers.host)
   if (!host) return { ok: false, code: 'GH_ERR_BAD_HOST' }
   const { config, table } = ctx.runtime
   const route = table.find(host.hostname, host.port, path)
   // No route means 404, never a default upstream: unknown hosts and paths go nowhere.
   if (!route) return { ok: false, code: 'GH_ERR_NO_ROUTE' }
-  const input = policyInput(req, config, host.hostname, path, ctx.user)
+  const input = policyInput(req, config, host.hostname, path, ctx.user, original?.method)
   const decision = route.policy.evaluate(input)
   logDecision(ctx.log, config.authorizeLogFields, route, input, decision)
   switch (decision.verdict) {
     case 'allow': return { ok: true, route }
     case 'sign_in': return { ok: false, code: 'GH_ERR_UNAUTHENTICATED', route }
-    case 'deny': return { ok: false, code: 'GH_ERR_FORBIDDEN' }
+    case 'deny': return { ok: false, code: 'GH_ERR_FORBIDDEN', route }
   }
 }
 
