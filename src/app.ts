@@ -20,7 +20,8 @@ import { registerAuthRoutes, requestOrigin, SIGN_IN_PATH } from './auth/flow.js'
 import { registerForwardAuth } from './auth/forward-auth.js'
 import { ProviderRegistry } from './auth/registry.js'
 import { isHttpLoopback } from './session/chunks.js'
-import { requestCookies } from './session/sessions.js'
+import { requestCookies, type Session } from './session/sessions.js'
+import { needsRefresh, refreshSession } from './auth/refresh.js'
 
 export interface GatehouseState {
   /** The runtime of the newest valid config; requests take it once, when they start. */
@@ -161,18 +162,34 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const path = q === -1 ? url : url.slice(0, q)
     const cookies = requestCookies(req)
     const session = current.sessions.read(cookies)
-    if (session === undefined && current.sessions.present(cookies)) {
-      // A session cookie that does not open (tampered, expired, an old key) is cleared, so
-      // the browser stops sending it; the request goes on as one without a session.
-      reply.raw.setHeader('set-cookie', current.sessions.write(undefined, cookies, isHttpLoopback(requestOrigin(req, current.config) ?? '')))
+    const loopback = () => isHttpLoopback(requestOrigin(req, current.config) ?? '')
+    const proceed = (user: Session | undefined) => {
+      const resolution = resolveRoute({ runtime: current, log: request.log, user: user?.user }, req, path)
+      if (!resolution.ok) {
+        if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)
+        return sendPage(reply, resolution.code, resolution.detail)
+      }
+      reply.hijack()
+      forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log, user)
     }
-    const resolution = resolveRoute({ runtime: current, log: request.log, user: session?.user }, req, path)
-    if (!resolution.ok) {
-      if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)
-      return sendPage(reply, resolution.code, resolution.detail)
+    if (session === undefined) {
+      if (current.sessions.present(cookies)) {
+        // A session cookie that does not open (tampered, expired, an old key) is cleared,
+        // so the browser stops sending it; the request goes on without a session.
+        reply.raw.setHeader('set-cookie', current.sessions.write(undefined, cookies, loopback()))
+      }
+      return proceed(undefined)
     }
-    reply.hijack()
-    forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log, session)
+    if (!needsRefresh(session)) return proceed(session)
+    // Rare (once per access token lifetime): the only await on the request path.
+    return refreshSession(session, providers, request.log).then((outcome) => {
+      if (!outcome.ok) {
+        reply.raw.setHeader('set-cookie', current.sessions.write(undefined, cookies, loopback()))
+        return proceed(undefined)
+      }
+      reply.raw.setHeader('set-cookie', current.sessions.write(outcome.data, cookies, loopback(), session.exp))
+      return proceed(current.sessions.fromData(outcome.data, session.exp))
+    })
   })
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -68,7 +68,12 @@ export function forward(
       ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
     },
     ({ statusCode, headers: upstreamHeaders }) => {
-      res.writeHead(statusCode, clientResponseHeaders(upstreamHeaders, route, requestId))
+      const headers = clientResponseHeaders(upstreamHeaders, route, requestId)
+      // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
+      // writeHead would otherwise let the app's replace it.
+      const ours = res.getHeader('set-cookie')
+      if (ours !== undefined) headers['set-cookie'] = [...([] as string[]).concat(ours as string | string[]), ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? [])]
+      res.writeHead(statusCode, headers)
       return res
     },
     (err) => {

@@ -78,16 +78,20 @@ export class CookieSessions {
     }
     const decoded = this.secure.read(cookies, now)
     if (decoded.payload === undefined) return undefined
-    const data = decoded.payload
-    const session: Session = {
-      data,
-      exp: decoded.exp,
-      user: prepareUser({ id: data.sub, email: data.email, groups: data.groups, claims: data.claims }),
-      identity: { sub: data.sub, user: data.user, email: data.email, groups: data.groups, name: data.name, sid: data.sid },
-    }
+    const session = this.fromData(decoded.payload, decoded.exp)
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(joined.value, session)
     return session
+  }
+
+  /** The in-memory form of a session: its user prepared for policies, its identity. */
+  fromData(data: SessionData, exp: number): Session {
+    return {
+      data,
+      exp,
+      user: prepareUser({ id: data.sub, email: data.email, groups: data.groups, claims: data.claims }),
+      identity: { sub: data.sub, user: data.user, email: data.email, groups: data.groups, name: data.name, sid: data.sid },
+    }
   }
 
   /** Whether the request carries a session cookie at all (valid or not). */
@@ -96,8 +100,8 @@ export class CookieSessions {
   }
 
   /** Set-Cookie values for a new session (or, with undefined, for signing out). */
-  write(data: SessionData | undefined, cookies: CookieMap, httpLoopback: boolean): string[] {
-    return (httpLoopback ? this.loopback : this.secure).write(data, cookies)
+  write(data: SessionData | undefined, cookies: CookieMap, httpLoopback: boolean, expiresAt?: number): string[] {
+    return (httpLoopback ? this.loopback : this.secure).write(data, cookies, { expiresAt })
   }
 }
 

@@ -196,3 +196,44 @@ t.test('a session cookie that does not open means no session, and is cleared', a
   }
   t.equal(s.app.received.length, 0, 'nothing reached the app')
 })
+
+t.test('access tokens are refreshed before they expire; a failed refresh ends the session', async (t) => {
+  const provider = await idp(t, { accessTokenTtl: 5 })
+  provider.registerClient({ ...TEST_CLIENT, client_id: 'refresher', redirect_uris: [`http://${HOST}/oauth2/callback`], grant_types: ['authorization_code', 'refresh_token'] })
+  const app = await upstream(t, (_req, res) => {
+    res.setHeader('set-cookie', 'app=1; Path=/')
+    res.end('ok')
+  })
+  const gh = await gatehouse(t, `
+idps:
+  - id: test
+    issuer: ${provider.issuer}
+    client_id: refresher
+    client_secret: ${TEST_CLIENT.client_secret}
+    scopes: [openid, profile, email, groups, offline_access]
+session:
+  secrets: [${SECRET}]
+routes:
+  - name: app
+    from: http://${HOST}
+    to: ${app.origin}
+    allow_any_authenticated_user: true
+`)
+  for (let i = 0; i < 100 && (await request(gh.port, { path: '/readyz', headers: { host: HOST } })).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
+  const { jar } = await signIn({ gh, provider, app }, 'bob', '/')
+  const refreshesBefore = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+  const first = await request(gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar) } })
+  t.equal(first.status, 200)
+  const refreshes = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+  t.equal(refreshes, refreshesBefore + 1, 'the expiring access token was refreshed')
+  const setCookies = ([] as string[]).concat(first.headers['set-cookie'] ?? [])
+  t.ok(setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)), 'the refreshed session is written')
+  t.ok(setCookies.some((c) => c.startsWith('app=1')), "next to the app's own cookie")
+  cookiesFrom(first, jar)
+
+  // The IdP forgets the user: the next refresh fails and the session ends.
+  provider.users.splice(provider.users.findIndex((u) => u.id === 'bob'), 1)
+  const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  t.equal(after.status, 401, 'no session after a failed refresh')
+  t.match(String(after.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, 'and its cookie is cleared')
+})
