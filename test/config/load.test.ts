@@ -121,7 +121,7 @@ t.test('settings are read and converted', async (t) => {
   t.equal(config.isTrustedProxy('127.0.0.1'), true)
   t.equal(config.isTrustedProxy('192.168.1.1'), false)
   t.strictSame(config.tls, { cert: 'CERT\n', key: 'KEY\n' }, 'TLS files are read relative to config.yaml')
-  t.strictSame(config.demo, { upstream: { host: '127.0.0.1', port: 8081 } })
+  t.strictSame(config.demo, { upstream: { host: '127.0.0.1', port: 8081 }, idp: undefined })
   const [r] = config.routes
   t.equal(r.id, 'app')
   t.equal(r.hostKey, 'app.example.com:8443')
