@@ -46,10 +46,13 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
     if (ids.has(id)) { problem('id', `another identity provider already has the id ${JSON.stringify(id)}`); continue }
     ids.add(id)
     if (!s.issuer) { problem('issuer', 'is required: ID tokens are checked against it (explicit endpoints may replace discovery, not the issuer)'); continue }
+    if (/[?#]/.test(s.issuer)) { problem('issuer', 'must not contain a query or fragment (OpenID Connect issuers cannot)'); continue }
     // Tokens and codes travel to these URLs; plain http is only acceptable on this machine.
-    const urls = [s.issuer, s.authorization_url, s.token_url, s.userinfo_url, s.jwks_url, s.end_session_url].filter((u): u is string => u !== undefined)
-    const insecure = urls.find((u) => u.startsWith('http:') && !isLoopbackUrl(u))
-    if (insecure) { problem('issuer', `${insecure} must use https (http is accepted only on loopback)`); continue }
+    const urls = { issuer: s.issuer, authorization_url: s.authorization_url, token_url: s.token_url, userinfo_url: s.userinfo_url, jwks_url: s.jwks_url, end_session_url: s.end_session_url }
+    const insecure = Object.entries(urls).find(([, u]) => u !== undefined && u.startsWith('http:') && !isLoopbackUrl(u))
+    if (insecure) { problem(insecure[0], `${insecure[1]} must use https (http is accepted only on loopback)`); continue }
+    const explicit = s.authorization_url && s.token_url && s.jwks_url
+    if (explicit && s.userinfo && !s.userinfo_url) { problem('userinfo_url', 'is required with userinfo: true when explicit endpoints replace discovery'); continue }
     let secret = s.client_secret
     if (s.client_secret_file !== undefined) {
       try {
@@ -58,6 +61,7 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
         problem('client_secret_file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
         continue
       }
+      if (secret === '') { problem('client_secret_file', 'is empty'); continue }
     }
     const method = (s.token_endpoint_auth_method ?? 'client_secret_basic') as IdpSettings['tokenEndpointAuthMethod']
     if (method !== 'none' && !secret) { problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`); continue }
@@ -80,6 +84,11 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
       logout: s.logout ?? false,
       autoLogin: s.auto_login ?? false,
     }))
+  }
+  const autoLogin = out.filter((idp) => idp.autoLogin)
+  if (autoLogin.length > 1) {
+    const second = specs.find((s) => s.value.id === autoLogin[1].id)!
+    issue(second.at, 'auto_login', `only one identity provider may have auto_login (${autoLogin[0].id} has it already)`)
   }
   return out
 }
