@@ -21,6 +21,8 @@ import type { ProviderRegistry } from './registry.js'
 export const CALLBACK_PATH = '/oauth2/callback'
 export const SIGN_IN_PATH = '/.gatehouse/sign_in'
 export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
+/** Tolerated difference between our clock and the IdP's. */
+const CLOCK_SKEW_SECONDS = 60
 /** A sign-in must finish within this; the transaction cookie dies with it. */
 const TRANSACTION_SECONDS = 600
 
@@ -140,6 +142,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       })
       const idClaims = tokens.claims()
       if (!idClaims) throw new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the identity provider sent no ID token')
+      // openid-client checks exp but only the type of iat; a token issued in the future
+      // (beyond clock skew) is forged or from a broken clock, and is refused.
+      if (typeof idClaims.iat !== 'number' || idClaims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW_SECONDS) {
+        throw Object.assign(new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the ID token was issued in the future'), { code: 'ID_TOKEN_IAT_IN_FUTURE' })
+      }
       let claims: Record<string, unknown> = { ...idClaims }
       if (provider.settings.userinfo) {
         // The userinfo answer must describe the same subject as the ID token.
@@ -167,7 +174,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       return reply.header('set-cookie', [...clearTx, ...sessionCookies]).header('cache-control', 'no-store').redirect(tx.rd, 302)
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err as Error).name
-      request.log.warn({ idp: tx.idp, err: { code, message: (err as Error).message } }, 'sign-in failed')
+      // openid-client's message is generic; its cause names the check that failed.
+      const cause = (err as { cause?: { message?: string } }).cause?.message
+      request.log.warn({ idp: tx.idp, err: { code, message: (err as Error).message, cause } }, 'sign-in failed')
       return page(reply, 'GH_ERR_SIGN_IN_FAILED', `the identity provider's answer did not pass the checks (${code})`, clearTx)
     }
   })

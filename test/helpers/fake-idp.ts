@@ -132,9 +132,18 @@ const random = (bytes = 24) => randomBytes(bytes).toString('base64url')
 const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
-async function newKey(kid = random(8)): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } }
+/** RSA key pairs, made on first use and shared by every fake IdP in this process (making
+ *  one takes about a second on a busy machine). Within one IdP the roles (current, an
+ *  attacker's, unpublished, each rotation) always get different pairs. */
+const keyPairs: Promise<{ privateKey: CryptoKey; publicJwk: JWK }>[] = []
+function keyPair(index: number): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
+  keyPairs[index] ??= generateKeyPair('RS256', { extractable: true }).then(async ({ privateKey, publicKey }) => ({ privateKey, publicJwk: await exportJWK(publicKey) }))
+  return keyPairs[index]
+}
+
+async function newKey(index: number, kid = random(8)): Promise<SigningKey> {
+  const { privateKey, publicJwk } = await keyPair(index)
+  return { kid, privateKey, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }
 }
 
 /** RFC 6749 2.3.1: the client id and secret are form-urlencoded before Basic encoding. */
@@ -172,10 +181,13 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
   const subject = options.subject ?? 'alice'
   const profile = options.claims ?? { email: `${subject}@example.com`, email_verified: true, name: 'Alice Example' }
 
-  let current = await newKey()
+  // Key pairs 0 and 1 are this IdP's first key and an attacker's; 2 is never published;
+  // rotations take 3, 4, ...
+  let current = await newKey(0)
   let published: SigningKey[] = [current]
-  const attacker = await newKey(current.kid) // same kid as the published key, another key
-  const unpublished = await newKey('not-in-the-jwks')
+  let rotations = 0
+  const attacker = () => newKey(1, current.kid) // the current (published) kid, another key
+  const unpublished = () => newKey(2, 'not-in-the-jwks')
 
   const codes = new Map<string, IssuedCode>()
   const accessTokens = new Map<string, string>()
@@ -200,9 +212,9 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
       case 'valid':
         return rs256(current, claims)
       case 'wrong-key':
-        return rs256(attacker, claims)
+        return rs256(await attacker(), claims)
       case 'unknown-kid':
-        return rs256(unpublished, claims)
+        return rs256(await unpublished(), claims)
       case 'tampered': {
         const [header, , signature] = (await rs256(current, claims)).split('.')
         return `${header}.${b64json({ ...claims, sub: 'mallory' })}.${signature}`
@@ -383,7 +395,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     },
     publishedKids: () => published.map((k) => k.kid),
     async rotateKey({ retireOld = false } = {}) {
-      const next = await newKey()
+      const next = await newKey(3 + rotations++)
       published = retireOld ? [next] : [next, ...published]
       current = next
       return next.kid
