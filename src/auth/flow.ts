@@ -163,7 +163,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         name: mapped.name,
         groups: mapped.groups,
         claims,
-        idToken: provider.settings.logout ? tokens.id_token : undefined,
+        idToken: tokens.id_token,
         accessToken: tokens.access_token,
         refreshToken: tokens.refresh_token,
         accessExpiresAt: tokens.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + tokens.expires_in,

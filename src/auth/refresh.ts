@@ -36,7 +36,7 @@ export function refreshSession(session: Session, providers: ProviderRegistry, lo
         data: {
           ...data,
           claims: idClaims ? { ...data.claims, ...idClaims } : data.claims,
-          idToken: data.idToken !== undefined ? tokens.id_token ?? data.idToken : undefined,
+          idToken: tokens.id_token ?? data.idToken,
           accessToken: tokens.access_token,
           refreshToken: tokens.refresh_token ?? data.refreshToken,
           accessExpiresAt: tokens.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + tokens.expires_in,

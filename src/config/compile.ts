@@ -37,6 +37,10 @@ export interface Config {
     readonly ephemeral: boolean
     /** Lower-case name of the header carrying the assertion. */
     readonly header: string
+    /** jwt_claims_headers, lower-cased header names -> claim names. */
+    readonly claimHeaders: readonly (readonly [string, string])[]
+    /** Every header name that carries identity (never accepted from clients). */
+    readonly headerNames: ReadonlySet<string>
   }
   readonly idps: readonly IdpSettings[]
   readonly session: SessionSettings
@@ -120,6 +124,8 @@ export function compileConfig(input: CompileInput): Config {
   }
   if (issues.length > 0) throw new ConfigError(issues)
 
+  const identityHeader = (spec.identity?.header ?? DEFAULT_IDENTITY_HEADER).toLowerCase()
+  const claimHeaders = Object.freeze(Object.entries(spec.jwt_claims_headers ?? {}).map(([h, c]) => Object.freeze([h.toLowerCase(), c] as const)))
   const trustedProxies = Object.freeze([...(spec.trusted_proxies ?? [])])
   // No trusted proxies means nobody may set X-Forwarded-*: the default is to trust no one.
   const trust = trustedProxies.length > 0 ? proxyaddr.compile([...trustedProxies]) : undefined
@@ -137,7 +143,9 @@ export function compileConfig(input: CompileInput): Config {
     identity: Object.freeze({
       signer: signer!,
       ephemeral: keyFile === undefined,
-      header: (spec.identity?.header ?? DEFAULT_IDENTITY_HEADER).toLowerCase(),
+      header: identityHeader,
+      claimHeaders,
+      headerNames: new Set([identityHeader, ...claimHeaders.map(([h]) => h)].map((h) => h.replace(/[_.]/g, '-'))),
     }),
     idps: Object.freeze(idps),
     session: compileSession(spec.session),

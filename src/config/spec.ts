@@ -241,6 +241,7 @@ export const configSpec = obj({
   shutdown_timeout: duration(),
   routes: locatedRoutes,
   identity: identitySpec,
+  jwt_claims_headers: dict(str(), headerName),
   session: sessionSpec,
   idps: list(located(idpSpec), { min: 1 }),
   idp: located(idpSpec),

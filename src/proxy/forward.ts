@@ -31,6 +31,8 @@ export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Ro
     requestId,
     upstreamHost,
     identityHeader: runtime.config.identity.header,
+    identityHeaders: runtime.config.identity.headerNames,
+    claimHeaders: runtime.config.identity.claimHeaders,
     identity: session && { assertion: runtime.config.identity.signer.assertion(session.identity, audience), session },
   }
 }

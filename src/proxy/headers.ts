@@ -2,7 +2,9 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Route } from '../routes/route.js'
-import type { Session } from '../session/sessions.js'
+import { findClaim } from '../policy/index.js'
+import type { TemplatePart } from '../routes/route.js'
+import type { Session, SessionData } from '../session/sessions.js'
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
  *  are never forwarded. `expect` is handled by Node itself (100-continue). */
@@ -30,10 +32,10 @@ const IDENTITY_HEADERS = new Set([
   'remote-name', 'remote-email', 'x-remote-user', 'x-webauth-user',
 ])
 
-/** `configured` is identity.header, lower-cased. */
-export function isIdentityHeader(name: string, configured: string): boolean {
+/** `configured` holds identity.header and the jwt_claims_headers names, lower-cased. */
+export function isIdentityHeader(name: string, configured: ReadonlySet<string>): boolean {
   const canonical = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name
-  return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-') || canonical === configured
+  return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-') || configured.has(canonical)
 }
 
 /** Gatehouse's own cookies (the session, its chunks, sign-in transactions) all start
@@ -64,6 +66,21 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return tokens
 }
 
+/** A set_request_headers template filled for one session; undefined when the session
+ *  lacks a token it names (no ID token kept, say), so no half-filled header is sent. */
+function fillTemplate(parts: readonly TemplatePart[], jwt: string, data: SessionData): string | undefined {
+  let out = ''
+  for (const part of parts) {
+    if (typeof part === 'string') out += part
+    else {
+      const value = part.token === 'jwt' ? jwt : part.token === 'id_token' ? data.idToken : data.accessToken
+      if (value === undefined) return undefined
+      out += value
+    }
+  }
+  return out
+}
+
 export interface ForwardContext {
   readonly route: Route
   readonly peerAddress: string
@@ -72,8 +89,13 @@ export interface ForwardContext {
   readonly proto: string
   readonly requestId: string
   readonly upstreamHost: string
-  /** identity.header, lower-cased: stripped from clients like the built-in names. */
+  /** identity.header, lower-cased: where the assertion goes. */
   readonly identityHeader: string
+  /** Every header name that carries identity here (identity.header, jwt_claims_headers):
+   *  stripped from clients like the built-in names. */
+  readonly identityHeaders: ReadonlySet<string>
+  /** jwt_claims_headers: header name -> claim name. */
+  readonly claimHeaders: readonly (readonly [string, string])[]
   /** Who the user is, for the assertion and the identity headers; undefined without a session. */
   readonly identity: { readonly assertion: string; readonly session: Session } | undefined
 }
@@ -85,7 +107,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || name === 'host') continue
     if (dropped !== undefined && dropped.has(name)) continue
-    if (isIdentityHeader(name, ctx.identityHeader)) continue
+    if (isIdentityHeader(name, ctx.identityHeaders)) continue
     if (!trusted && isClientClaim(name)) continue
     if (route.removeRequestHeaders.has(name)) continue
     const value = incoming[name]
@@ -115,6 +137,15 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
       if (data.email !== undefined) out['x-forwarded-email'] = data.email
       out['x-forwarded-groups'] = data.groups.join(',')
       out['x-forwarded-preferred-username'] = data.user
+    }
+    for (const [header, claim] of ctx.claimHeaders) {
+      const value = findClaim(identity.session.data.claims, claim)
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[header] = String(value)
+      else if (Array.isArray(value)) out[header] = value.map(String).join(',')
+    }
+    for (const [header, parts] of route.identityRequestHeaders) {
+      const value = fillTemplate(parts, identity.assertion, identity.session.data)
+      if (value !== undefined) out[header] = value
     }
   }
 

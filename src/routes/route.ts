@@ -35,6 +35,9 @@ export interface Route {
   readonly hostHeader: { readonly kind: 'upstream' } | { readonly kind: 'preserve' } | { readonly kind: 'rewrite'; readonly value: string }
   /** Lower-case names; applied after our own headers, so operators can override them. */
   readonly setRequestHeaders: readonly (readonly [string, string])[]
+  /** set_request_headers values that use ${gatehouse.jwt}, ${gatehouse.id_token} or
+   *  ${gatehouse.access_token}: filled per request, left out without a session. */
+  readonly identityRequestHeaders: readonly (readonly [string, readonly TemplatePart[]])[]
   readonly removeRequestHeaders: ReadonlySet<string>
   readonly setResponseHeaders: readonly (readonly [string, string])[]
   /** Time to wait for the upstream's response headers. */
@@ -54,6 +57,25 @@ export interface Route {
 
 function describeMatch(match: PathMatch): string {
   return match.kind === 'prefix' && match.value === '/' ? '' : ` ${match.kind} ${match.value}`
+}
+
+/** A literal piece of a header value, or the name of a per-session value. */
+export type TemplatePart = string | { readonly token: IdentityToken }
+export type IdentityToken = 'jwt' | 'id_token' | 'access_token'
+
+const TOKEN = /\$\{gatehouse\.(jwt|id_token|access_token)\}/g
+const hasIdentityToken = (value: string) => value.includes('${gatehouse.')
+
+function parseTemplate(value: string): TemplatePart[] {
+  const parts: TemplatePart[] = []
+  let last = 0
+  for (const m of value.matchAll(TOKEN)) {
+    if (m.index! > last) parts.push(value.slice(last, m.index))
+    parts.push({ token: m[1] as IdentityToken })
+    last = m.index! + m[0].length
+  }
+  if (last < value.length) parts.push(value.slice(last))
+  return parts
 }
 
 export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefined, caFile: string | undefined): Route {
@@ -78,7 +100,8 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
       : spec.host_rewrite !== undefined ? { kind: 'rewrite' as const, value: spec.host_rewrite }
       : { kind: 'upstream' as const },
     ),
-    setRequestHeaders: lower(spec.set_request_headers),
+    setRequestHeaders: lower(spec.set_request_headers).filter(([, v]) => !hasIdentityToken(v)),
+    identityRequestHeaders: Object.freeze(lower(spec.set_request_headers).filter(([, v]) => hasIdentityToken(v)).map(([k, v]) => Object.freeze([k, parseTemplate(v)] as const))),
     removeRequestHeaders: new Set((spec.remove_request_headers ?? []).map((h) => h.toLowerCase())),
     setResponseHeaders: lower(spec.set_response_headers),
     timeoutMs: spec.timeout ?? DEFAULT_TIMEOUT_MS,

@@ -14,7 +14,7 @@ const SECRET = randomBytes(32).toString('base64')
 
 interface Setup { gh: RunningGatehouse; provider: TestIdp; app: EchoUpstream }
 
-async function setup(t: Teardown, extra = ''): Promise<Setup> {
+async function setup(t: Teardown, extra = '', routeExtra = ''): Promise<Setup> {
   const provider = await idp(t)
   provider.registerClient({ ...TEST_CLIENT, client_id: 'gatehouse-app', redirect_uris: [`http://${HOST}/oauth2/callback`], post_logout_redirect_uris: [`http://${HOST}/`] })
   const app = await upstream(t)
@@ -34,7 +34,7 @@ ${extra}routes:
     from: http://${HOST}
     to: ${app.origin}
     pass_identity_headers: true
-    policy:
+${routeExtra}    policy:
       allow:
         or:
           - groups: { has: admins }
@@ -236,4 +236,22 @@ routes:
   const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
   t.equal(after.status, 401, 'no session after a failed refresh')
   t.match(String(after.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, 'and its cookie is cleared')
+})
+
+t.test('set_request_headers may carry the session tokens; jwt_claims_headers copy claims', async (t) => {
+  const s = await setup(t, 'jwt_claims_headers:\n  X-User-Roles: https://example.com/roles\n  X-Email: email\n', '    set_request_headers:\n      Authorization: Bearer ${gatehouse.access_token}\n      X-Id-Token: ${gatehouse.id_token}\n      X-Assertion: jwt=${gatehouse.jwt}\n')
+  const { jar } = await signIn(s, 'alice')
+  // Forged copies from the client must not survive.
+  const res = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), 'x-email': 'forged@evil.example', 'x-user-roles': 'admin' } })
+  t.equal(res.status, 200)
+  const seen = s.app.received.at(-1)!.headers
+  t.match(String(seen.authorization), /^Bearer [\w.-]+$/)
+  t.match(String(seen['x-id-token']), /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/, 'the ID token')
+  t.equal(seen['x-assertion'], `jwt=${seen['x-gatehouse-jwt-assertion']}`)
+  t.equal(seen['x-email'], 'alice@example.com', 'the claim, not the forged value')
+  t.equal(seen['x-user-roles'], 'admin', "alice's namespaced roles claim")
+
+  // Without a session, a public route would send none of them (and strips forged ones).
+  const anon = await request(s.gh.port, { path: '/', headers: { host: HOST, accept: 'application/json', 'x-email': 'forged@evil.example' } })
+  t.equal(anon.status, 401)
 })
