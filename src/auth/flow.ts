@@ -12,7 +12,7 @@ import { renderError, wantsHtml } from '../proxy/pages.js'
 import { parseHost } from '../routes/host.js'
 import { isHttpLoopback } from '../session/chunks.js'
 import { SessionCookie } from '../session/cookie.js'
-import { newSessionId, parseCookies, type CookieSessions, type SessionData } from '../session/sessions.js'
+import { newSessionId, parseCookies, type SessionData, type SessionStore } from '../session/sessions.js'
 import { mapClaims } from './claims.js'
 import { chooserPage, userPage } from './pages.js'
 import { safeRedirect } from './redirect.js'
@@ -36,7 +36,7 @@ interface Transaction {
 
 export interface AuthDeps {
   config(): Config
-  sessions(): CookieSessions
+  sessions(): SessionStore
   providers: ProviderRegistry
 }
 

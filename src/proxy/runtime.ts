@@ -4,14 +4,14 @@
 import type { Config } from '../config/compile.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
-import { CookieSessions } from '../session/sessions.js'
+import { CookieSessions, type SessionStore } from '../session/sessions.js'
 import type { RouteUpstreams, UpstreamPools } from './upstreams.js'
 
 export interface Runtime {
   readonly config: Config
   readonly table: RouteTable
   readonly upstreams: ReadonlyMap<Route, RouteUpstreams>
-  readonly sessions: CookieSessions
+  readonly sessions: SessionStore
 }
 
 export function buildRuntime(config: Config, pools: UpstreamPools): Runtime {

@@ -53,7 +53,23 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out
 }
 
-export class CookieSessions {
+/**
+ * Where sessions live. The cookie store keeps everything in the browser; a server-side
+ * store (Redis) would keep only an id there and the data on the server, making
+ * sessions revocable. Callers see only this interface.
+ */
+export interface SessionStore {
+  /** The request's session, or undefined when there is none or it does not open. */
+  read(cookies: CookieMap, now?: number): Session | undefined
+  /** Whether the request carries a session cookie at all (valid or not). */
+  present(cookies: CookieMap): boolean
+  /** Set-Cookie values that store `data` (undefined: end the session), keeping `expiresAt`. */
+  write(data: SessionData | undefined, cookies: CookieMap, httpLoopback: boolean, expiresAt?: number): string[]
+  /** The in-memory form of session data (after a refresh). */
+  fromData(data: SessionData, exp: number): Session
+}
+
+export class CookieSessions implements SessionStore {
   /** Secure cookies, and the variant for plain http on loopback (tests, the demo). */
   private readonly secure: SessionCookie<SessionData>
   private readonly loopback: SessionCookie<SessionData>
