@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import t from 'tap'
+import { signIn } from './helpers/browser.js'
 import { request } from './helpers/client.js'
 import { IdpBrowser } from './helpers/idp.js'
 
@@ -23,13 +24,8 @@ t.test('the shipped demo signs users in and applies its policies', async (t) => 
   t.match(output, /DEMO running/, 'the demo says it is a demo')
   t.match(output, /alice \(admins\)/, 'and lists its users')
 
-  const signedIn = async (host: string, user: string) => {
-    const start = await request(8080, { path: '/.gatehouse/sign_in?rd=/', headers: { host } })
-    const tx = String(start.headers['set-cookie']).split(';')[0]
-    const back = new URL(await new IdpBrowser('http://127.0.0.1:8082').login(start.headers.location as string, user))
-    const cb = await request(8080, { path: back.pathname + back.search, headers: { host, cookie: tx } })
-    return ([] as string[]).concat(cb.headers['set-cookie'] ?? []).filter((c) => c.startsWith('_gatehouse=')).map((c) => c.split(';')[0]).join('; ')
-  }
+  const signedIn = async (host: string, user: string) =>
+    (await signIn(8080, { host, login: (url) => new IdpBrowser('http://127.0.0.1:8082').login(url, user) })).jar.header()
 
   t.equal((await request(8080, { path: '/', headers: { host: 'public.localhost:8080' } })).status, 200, 'public')
   const anon = await request(8080, { path: '/', headers: { host: 'private.localhost:8080', accept: 'text/html' } })

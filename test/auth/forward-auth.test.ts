@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import t from 'tap'
+import { signIn, waitReady } from '../helpers/browser.js'
 import { request } from '../helpers/client.js'
 import { gatehouse } from '../helpers/gatehouse.js'
 import { idp, TEST_CLIENT } from '../helpers/idp.js'
@@ -31,16 +32,10 @@ routes:
       - deny: { and: [{ http_path: { starts_with: /admin } }, { groups: { exclude: admins } }] }
 `
   const gh = await gatehouse(t, config('127.0.0.1'))
-  for (let i = 0; i < 100 && (await request(gh.port, { path: '/readyz', headers: { host: 'x' } })).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
+  await waitReady(gh.port, 'x')
 
   // Sign bob and alice in through the normal flow on app.test.
-  const sessionFor = async (user: string) => {
-    const start = await request(gh.port, { path: '/.gatehouse/sign_in?rd=/', headers: { host: 'app.test' } })
-    const tx = String(start.headers['set-cookie']).split(';')[0]
-    const back = new URL(await provider.login(start.headers.location as string, user))
-    const cb = await request(gh.port, { path: back.pathname + back.search, headers: { host: 'app.test', cookie: tx } })
-    return ([] as string[]).concat(cb.headers['set-cookie'] ?? []).filter((c) => c.startsWith('_gatehouse=')).map((c) => c.split(';')[0]).join('; ')
-  }
+  const sessionFor = async (user: string) => (await signIn(gh.port, { host: 'app.test', login: (url) => provider.login(url, user) })).jar.header()
   const bob = await sessionFor('bob')
   const alice = await sessionFor('alice')
 

@@ -6,6 +6,7 @@
 
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { browse, CookieJar, setCookies, signIn, waitReady } from '../helpers/browser.js'
 import { request, type Reply } from '../helpers/client.js'
 import { fakeIdp, type FakeIdp, type FakeIdpOptions } from '../helpers/fake-idp.js'
 import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
@@ -36,32 +37,10 @@ routes:
     to: ${app.origin}
     allow_any_authenticated_user: true
 `)
-  // Discovery runs in the background; readiness says when it is done.
-  for (let i = 0; i < 100; i++) {
-    if ((await request(gh.port, { path: '/readyz', headers: { host: HOST } })).status === 200) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await waitReady(gh.port, HOST)
   if (op.counts.discovery === 0) throw new Error('Gatehouse never fetched the discovery document')
   return { gh, op, app }
 }
-
-/** Cookies set by a reply, merged into a jar (cleared ones removed). */
-function cookiesFrom(reply: Reply, jar: Map<string, string> = new Map()): Map<string, string> {
-  for (const line of setCookies(reply)) {
-    const [pair] = line.split(';')
-    const eq = pair.indexOf('=')
-    const name = pair.slice(0, eq)
-    const value = pair.slice(eq + 1)
-    if (/Max-Age=0/i.test(line) || value === '') jar.delete(name)
-    else jar.set(name, value)
-  }
-  return jar
-}
-const setCookies = (reply: Reply): string[] => {
-  const set = reply.headers['set-cookie'] ?? []
-  return Array.isArray(set) ? set : [set]
-}
-const cookieHeader = (jar: Map<string, string>) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
 
 /** Session cookies a reply sets with a value (not the ones it clears). */
 function sessionCookiesSet(reply: Reply): string[] {
@@ -72,28 +51,48 @@ function sessionCookiesSet(reply: Reply): string[] {
   })
 }
 
-/** Starts a sign-in as a browser would: the transaction cookie and the IdP's URL. */
-async function begin(s: Setup): Promise<{ jar: Map<string, string>; authorizationUrl: string }> {
-  const start = await request(s.gh.port, { path: `/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/private`)}`, headers: { host: HOST, accept: 'text/html' } })
-  if (start.status !== 302) throw new Error(`sign_in answered ${start.status}: ${start.text}`)
-  const authorizationUrl = String(start.headers.location)
+const SIGN_IN = `/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/private`)}`
+
+/** Gatehouse sends the browser to the fake IdP's authorization endpoint. */
+function checkAuthorizationUrl(s: Setup, authorizationUrl: string): void {
   if (!authorizationUrl.startsWith(`${s.op.issuer}/authorize?`)) throw new Error(`sign_in sent the browser to ${authorizationUrl}`)
-  return { jar: cookiesFrom(start), authorizationUrl }
 }
 
-/** Delivers the IdP's answer to the callback with the browser's cookies. */
-function callback(s: Setup, back: URL, jar: Map<string, string>): Promise<Reply> {
+/** The IdP sends the browser back to Gatehouse's callback. */
+function checkCallbackUrl(back: URL): void {
   if (`${back.origin}${back.pathname}` !== `http://${HOST}/oauth2/callback`) throw new Error(`the IdP sent the browser to ${back.href}`)
-  return request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, accept: 'text/html', cookie: cookieHeader(jar) } })
+}
+
+/** Starts a sign-in as a browser would: the transaction cookie and the IdP's URL. */
+async function begin(s: Setup): Promise<{ jar: CookieJar; authorizationUrl: string }> {
+  const jar = new CookieJar()
+  const start = await browse(s.gh.port, jar, HOST, SIGN_IN)
+  if (start.status !== 302) throw new Error(`sign_in answered ${start.status}: ${start.text}`)
+  const authorizationUrl = String(start.headers.location)
+  checkAuthorizationUrl(s, authorizationUrl)
+  return { jar, authorizationUrl }
+}
+
+/** Delivers the IdP's answer to the callback with the browser's cookies, and keeps the
+ *  cookies it sets. */
+function callback(s: Setup, back: URL, jar: CookieJar): Promise<Reply> {
+  checkCallbackUrl(back)
+  return browse(s.gh.port, jar, HOST, back.pathname + back.search)
 }
 
 /** A whole sign-in: start, the IdP's redirect back, the callback. The jar ends with every
  *  cookie the browser would then hold. */
-async function attempt(s: Setup): Promise<{ reply: Reply; jar: Map<string, string>; back: URL }> {
-  const { jar, authorizationUrl } = await begin(s)
-  const back = await s.op.authorize(authorizationUrl)
-  const reply = await callback(s, back, jar)
-  cookiesFrom(reply, jar)
+async function attempt(s: Setup): Promise<{ reply: Reply; jar: CookieJar; back: URL }> {
+  const { jar, back, callback: reply } = await signIn(s.gh.port, {
+    host: HOST,
+    path: SIGN_IN,
+    login: async (authorizationUrl) => {
+      checkAuthorizationUrl(s, authorizationUrl)
+      const back = await s.op.authorize(authorizationUrl)
+      checkCallbackUrl(back)
+      return back
+    },
+  })
   return { reply, jar, back }
 }
 
@@ -115,28 +114,28 @@ interface RefusalCheck {
 
 /** The callback answered the error page and set no session, and the browser that made
  *  it is still not signed in. */
-async function assertRefused(t: Test, s: Setup, reply: Reply, jar: Map<string, string>, check: RefusalCheck = {}): Promise<void> {
+async function assertRefused(t: Test, s: Setup, reply: Reply, jar: CookieJar, check: RefusalCheck = {}): Promise<void> {
   const extra = check.todo === undefined ? {} : { todo: check.todo }
   t.ok(reply.status >= 400 && reply.status < 500, `the callback answers 4xx (got ${reply.status})`, extra)
   t.match(reply.text, /GH_ERR_SIGN_IN_FAILED/, 'the sign-in-failed error page', extra)
   t.strictSame(sessionCookiesSet(reply), [], 'no session cookie', extra)
   if (check.reason) t.match(lastFailure(s) ?? '', check.reason, 'refused for this fault', extra)
   const before = s.app.received.length
-  const page = await request(s.gh.port, { path: '/private', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  const page = await request(s.gh.port, { path: '/private', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(page.status, 401, 'the protected route still asks to sign in', extra)
   t.equal(s.app.received.length, before, 'nothing reached the app', extra)
-  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: cookieHeader(jar) } })).text)
+  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: jar.header() } })).text)
   t.equal(me.signed_in, false, '/.gatehouse/user: not signed in', extra)
 }
 
 /** The callback set a session and the browser now reaches the app as the IdP's user. */
-async function assertSignedIn(t: Test, s: Setup, reply: Reply, jar: Map<string, string>, sub = s.op.subject): Promise<void> {
+async function assertSignedIn(t: Test, s: Setup, reply: Reply, jar: CookieJar, sub = s.op.subject): Promise<void> {
   t.equal(reply.status, 302, `the callback redirects (${reply.status === 302 ? 'ok' : reply.text.slice(0, 300)})`)
   t.equal(reply.headers.location, `http://${HOST}/private`, 'back where the sign-in started')
   t.ok(sessionCookiesSet(reply).length > 0, 'a session cookie')
-  const page = await request(s.gh.port, { path: '/private', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  const page = await request(s.gh.port, { path: '/private', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(page.status, 200, 'the protected route is reached')
-  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: cookieHeader(jar) } })).text)
+  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: jar.header() } })).text)
   t.match(me, { signed_in: true, sub, idp: 'fake' }, '/.gatehouse/user: signed in')
 }
 
@@ -326,15 +325,13 @@ t.test('an authorization response with a forged state is refused before any code
 t.test('a replayed code is refused', async (t) => {
   const s = await setup(t)
   const { jar, authorizationUrl } = await begin(s)
-  const stolen = new Map(jar) // the transaction cookie, as an attacker who captured it has it
+  const stolen = new CookieJar(jar) // the transaction cookie, as an attacker who captured it has it
   const back = await s.op.authorize(authorizationUrl)
   const first = await callback(s, back, jar)
-  cookiesFrom(first, jar)
   await assertSignedIn(t, s, first, jar)
 
-  const replayJar = new Map(stolen)
+  const replayJar = new CookieJar(stolen)
   const replay = await callback(s, back, replayJar)
-  cookiesFrom(replay, replayJar)
   t.equal(s.op.tokenRequests.length, 2, 'the code was presented again')
   t.match(s.op.tokenRequests[1], { status: 400, error: 'invalid_grant' }, 'and the IdP refused it')
   await assertRefused(t, s, replay, replayJar, { reason: /OAUTH_RESPONSE_BODY_ERROR/ })

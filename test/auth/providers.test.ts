@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { startOidcProvider, type RunningOidcProvider } from '../../src/auth/dev-idp.js'
+import { browse, CookieJar, signIn, waitReady } from '../helpers/browser.js'
 import { request, type Reply } from '../helpers/client.js'
 import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
 import { idp, IdpBrowser, NAMESPACED_ROLES_CLAIM, TEST_CLIENT, TEST_USERS, type IdpOptions, type OidcClient, type TestIdp } from '../helpers/idp.js'
@@ -34,32 +35,13 @@ async function provider(t: Teardown, options: IdpOptions = {}, client: Partial<O
   return p
 }
 
-/** Cookies set by a reply, into `jar` (cleared ones removed). */
-function cookiesFrom(reply: Reply, jar: Map<string, string>): Map<string, string> {
-  const set = reply.headers['set-cookie'] ?? []
-  for (const line of Array.isArray(set) ? set : [set]) {
-    const [pair] = line.split(';')
-    const eq = pair.indexOf('=')
-    const name = pair.slice(0, eq)
-    const value = pair.slice(eq + 1)
-    if (/Max-Age=0/i.test(line) || value === '') jar.delete(name)
-    else jar.set(name, value)
-  }
-  return jar
-}
-const cookieHeader = (jar: Map<string, string>) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-
 /** A browser talking to Gatehouse for one host, with its own cookie jar. */
 class Browser {
-  readonly jar = new Map<string, string>()
+  readonly jar = new CookieJar()
   constructor(readonly gh: RunningGatehouse, readonly host = HOST) {}
 
-  async get(path: string, accept = 'text/html'): Promise<Reply> {
-    const headers: Record<string, string> = { host: this.host, accept }
-    if (this.jar.size > 0) headers.cookie = cookieHeader(this.jar)
-    const reply = await request(this.gh.port, { path, headers })
-    cookiesFrom(reply, this.jar)
-    return reply
+  get(path: string, accept = 'text/html'): Promise<Reply> {
+    return browse(this.gh.port, this.jar, this.host, path, accept)
   }
 
   /** The path and query of a URL Gatehouse (or the IdP) sent us to on our host. */
@@ -76,23 +58,8 @@ class Browser {
   /** Starts a sign-in at `signInPath`, signs `user` in at `idp` and delivers the answer to
    *  the callback. Returns the authorization URL and the callback's reply. */
   async signIn(signInPath: string, at: { login(url: string, user: string): Promise<string> }, user: string): Promise<{ authorize: URL; callback: Reply }> {
-    const start = await this.get(signInPath)
-    if (start.status !== 302) throw new Error(`sign-in answered ${start.status}: ${start.text.slice(0, 400)}`)
-    const authorize = new URL(start.headers.location as string)
-    const back = await at.login(authorize.href, user)
-    const callback = await this.follow(back)
+    const { authorize, callback } = await signIn(this.gh.port, { host: this.host, path: signInPath, jar: this.jar, login: (url) => at.login(url, user) })
     return { authorize, callback }
-  }
-}
-
-/** Waits until /readyz answers 200 (discovery runs in the background). */
-async function ready(gh: RunningGatehouse, ms = 5000): Promise<void> {
-  const until = Date.now() + ms
-  for (;;) {
-    const res = await request(gh.port, { path: '/readyz', headers: { host: HOST } })
-    if (res.status === 200) return
-    if (Date.now() > until) throw new Error(`not ready after ${ms} ms: ${res.text}`)
-    await new Promise((r) => setTimeout(r, 25))
   }
 }
 
@@ -121,7 +88,7 @@ async function twoIdps(t: Teardown, autoLogin = false): Promise<TwoIdps> {
   const gh = await gatehouse(t, `${SESSION}idps:
 ${idpItem('first', first, `    name: First Corp SSO\n    logo_url: "${FIRST_LOGO}"\n${autoLogin ? '    auto_login: true\n' : ''}`)}${idpItem('second', second, `    name: "${SECOND_NAME}"\n    logo_url: ${SECOND_LOGO}\n`)}routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}${protectedRoute(`http://${PINNED_HOST}`, app.origin, '    idp: second\n')}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
   return { gh, first, second }
 }
 
@@ -266,7 +233,7 @@ t.test('explicit endpoints: sign-in works without ever fetching discovery', asyn
   scopes: [openid, profile, email, groups]
 routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
   const browser = new Browser(gh)
   const { authorize, callback } = await browser.signIn('/.gatehouse/sign_in?rd=/', p, 'bob')
   t.equal(authorize.origin + authorize.pathname, p.endpoints.authorization)
@@ -287,7 +254,7 @@ t.test('pkce: none signs in with an IdP that refuses PKCE; the default sends S25
   const gh = await gatehouse(t, `${SESSION}idps:
 ${idpItem('nopkce', refusing, '    pkce: none\n')}${idpItem('default', requiring)}routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
 
   const without = new Browser(gh)
   const a = await without.signIn('/.gatehouse/sign_in?idp=nopkce', refusing, 'alice')
@@ -310,7 +277,7 @@ t.test('token_endpoint_auth_method: client_secret_post works; basic against a po
   const gh = await gatehouse(t, `${SESSION}idps:
 ${idpItem('post', p, '    token_endpoint_auth_method: client_secret_post\n')}${idpItem('basic', p)}routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
 
   const good = new Browser(gh)
   const ok = await good.signIn('/.gatehouse/sign_in?idp=post', p, 'alice')
@@ -338,7 +305,7 @@ t.test('userinfo: true takes email and groups from userinfo when the ID token is
   const gh = await gatehouse(t, `${SESSION}idps:
 ${idpItem('authelia', p, '    userinfo: true\n    scopes: [openid, profile, email, groups]\n')}${idpItem('plain', p, '    scopes: [openid, profile, email, groups]\n')}routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
 
   const withInfo = new Browser(gh)
   const a = await withInfo.signIn('/.gatehouse/sign_in?idp=authelia', p, 'alice')
@@ -381,7 +348,7 @@ routes:
         or:
           - groups: { has: administrators }
 `)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
   const alice = new Browser(gh)
   t.equal((await alice.signIn('/.gatehouse/sign_in', p, 'alice')).callback.status, 302)
   const me = await alice.me()
@@ -410,7 +377,7 @@ t.test('parallel sign-ins in two tabs: completing the second first, then the fir
   const p = await provider(t)
   const app = await upstream(t)
   const gh = await gatehouse(t, `${SESSION}idps:\n${idpItem('only', p)}routes:\n${protectedRoute(`http://${HOST}`, app.origin)}`)
-  await ready(gh)
+  await waitReady(gh.port, HOST)
   const browser = new Browser(gh)
   const tab1 = await browser.get(`/.gatehouse/sign_in?rd=${encodeURIComponent('/one')}`)
   const tab2 = await browser.get(`/.gatehouse/sign_in?rd=${encodeURIComponent('/two')}`)
@@ -485,7 +452,7 @@ ${protectedRoute(`http://${HOST}`, app.origin)}  - from: http://public.test
   })
   t.equal(late.issuer, issuer)
   const upAt = Date.now()
-  await ready(gh, 8000)
+  await waitReady(gh.port, HOST, 8000)
   const waited = Date.now() - upAt
   t.ok(waited < 5000, `ready ${waited} ms after the IdP came up`)
   t.comment(`ready ${waited} ms after the IdP came up`)

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import t from 'tap'
-import { request, type Reply } from '../helpers/client.js'
+import { CookieJar, signIn as browserSignIn, waitReady } from '../helpers/browser.js'
+import { request } from '../helpers/client.js'
 import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
 import { idp, TEST_CLIENT, type TestIdp } from '../helpers/idp.js'
 import { upstream, type EchoUpstream, type Teardown } from '../helpers/upstream.js'
@@ -40,39 +41,16 @@ ${routeExtra}    policy:
           - groups: { has: admins }
           - claim/https://example.com/roles: developer
 `)
-  // Discovery runs in the background; readiness says when it is done.
-  for (let i = 0; i < 100; i++) {
-    if ((await request(gh.port, { path: '/readyz', headers: { host: HOST } })).status === 200) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await waitReady(gh.port, HOST)
   return { gh, provider, app }
 }
 
-/** Cookies set by a reply, as a Cookie header value (cleared ones left out). */
-function cookiesFrom(reply: Reply, jar: Map<string, string> = new Map()): Map<string, string> {
-  const set = reply.headers['set-cookie'] ?? []
-  for (const line of Array.isArray(set) ? set : [set]) {
-    const [pair] = line.split(';')
-    const eq = pair.indexOf('=')
-    const name = pair.slice(0, eq)
-    const value = pair.slice(eq + 1)
-    if (/Max-Age=0/i.test(line) || value === '') jar.delete(name)
-    else jar.set(name, value)
-  }
-  return jar
-}
-const cookieHeader = (jar: Map<string, string>) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-
 /** Browser-like sign-in for `user`, starting from a protected page. Returns the jar. */
-async function signIn(s: Setup, user: string, path = '/dashboard?tab=1'): Promise<{ jar: Map<string, string>; landed: string }> {
+async function signIn(s: Setup, user: string, path = '/dashboard?tab=1'): Promise<{ jar: CookieJar; landed: string }> {
   const first = await request(s.gh.port, { path, headers: { host: HOST, accept: 'text/html' } })
   if (first.status !== 302) throw new Error(`expected a redirect to sign in, got ${first.status}`)
-  const start = await request(s.gh.port, { path: first.headers.location as string, headers: { host: HOST, accept: 'text/html' } })
-  const jar = cookiesFrom(start)
-  const back = new URL(await s.provider.login(start.headers.location as string, user))
-  const callback = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, accept: 'text/html', cookie: cookieHeader(jar) } })
+  const { jar, callback } = await browserSignIn(s.gh.port, { host: HOST, path: first.headers.location as string, login: (url) => s.provider.login(url, user) })
   if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${callback.text}`)
-  cookiesFrom(callback, jar)
   return { jar, landed: callback.headers.location as string }
 }
 
@@ -99,7 +77,7 @@ t.test('a browser is sent to sign in, comes back signed in, and reaches the app 
   t.ok(jar.has('_gatehouse'), 'a session cookie')
   t.notOk([...jar.keys()].some((k) => k.includes('_tx_')), 'the transaction cookie is gone')
 
-  const page = await request(s.gh.port, { path: '/dashboard', headers: { host: HOST, cookie: cookieHeader(jar) + '; theme=dark' } })
+  const page = await request(s.gh.port, { path: '/dashboard', headers: { host: HOST, cookie: jar.header() + '; theme=dark' } })
   t.equal(page.status, 200)
   const seen = s.app.received.at(-1)!
   t.equal(seen.headers['x-forwarded-user'], 'alice')
@@ -111,7 +89,7 @@ t.test('a browser is sent to sign in, comes back signed in, and reaches the app 
   t.match(payload, { sub: 'alice', email: 'alice@example.com', user: 'alice' })
   t.ok((payload.groups as string[]).includes('admins'))
 
-  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: cookieHeader(jar) } })).text)
+  const me = JSON.parse((await request(s.gh.port, { path: '/.gatehouse/user', headers: { host: HOST, cookie: jar.header() } })).text)
   t.match(me, { signed_in: true, user: 'alice', email: 'alice@example.com', idp: 'test' })
   t.notMatch(JSON.stringify(me), /token|eyJ/, 'never tokens')
 })
@@ -119,9 +97,9 @@ t.test('a browser is sent to sign in, comes back signed in, and reaches the app 
 t.test('the policy decides per user: a namespaced role lets bob in, carol is denied', async (t) => {
   const s = await setup(t)
   const bob = await signIn(s, 'bob')
-  t.equal((await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(bob.jar) } })).status, 200)
+  t.equal((await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: bob.jar.header() } })).status, 200)
   const carol = await signIn(s, 'carol')
-  const denied = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(carol.jar), accept: 'application/json' } })
+  const denied = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: carol.jar.header(), accept: 'application/json' } })
   t.equal(denied.status, 403)
   t.equal(JSON.parse(denied.text).error, 'GH_ERR_FORBIDDEN')
   t.equal(s.app.received.length, 1, 'only bob reached the app')
@@ -130,7 +108,7 @@ t.test('the policy decides per user: a namespaced role lets bob in, carol is den
 t.test('a callback without its transaction, or with another state, sets no session', async (t) => {
   const s = await setup(t)
   const first = await request(s.gh.port, { path: '/.gatehouse/sign_in?rd=/', headers: { host: HOST } })
-  const jar = cookiesFrom(first)
+  const jar = new CookieJar().absorb(first)
   const back = new URL(await s.provider.login(first.headers.location as string, 'alice'))
   // No cookie: as if another browser (or an attacker) delivered the code.
   const stolen = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST } })
@@ -140,12 +118,12 @@ t.test('a callback without its transaction, or with another state, sets no sessi
   // Another state with the right cookie.
   const forged = new URL(back)
   forged.searchParams.set('state', 'x' + forged.searchParams.get('state')!.slice(1))
-  const wrong = await request(s.gh.port, { path: forged.pathname + forged.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  const wrong = await request(s.gh.port, { path: forged.pathname + forged.search, headers: { host: HOST, cookie: jar.header() } })
   t.equal(wrong.status, 400)
   // The real one still works once; replaying it fails (transaction cleared, code used).
-  const ok = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  const ok = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: jar.header() } })
   t.equal(ok.status, 302)
-  const replay = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: cookieHeader(jar) } })
+  const replay = await request(s.gh.port, { path: back.pathname + back.search, headers: { host: HOST, cookie: jar.header() } })
   t.equal(replay.status, 400, 'a replayed callback fails')
 })
 
@@ -156,15 +134,15 @@ t.test('APIs get 401 JSON with the sign-in URL; sign-out clears the session and 
   t.match(JSON.parse(api.text), { error: 'GH_ERR_UNAUTHENTICATED', sign_in_url: `http://${HOST}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/api/x`)}` })
 
   const { jar } = await signIn(s, 'alice')
-  const out = await request(s.gh.port, { path: '/.gatehouse/sign_out?rd=/', headers: { host: HOST, cookie: cookieHeader(jar) } })
+  const out = await request(s.gh.port, { path: '/.gatehouse/sign_out?rd=/', headers: { host: HOST, cookie: jar.header() } })
   t.equal(out.status, 302)
   const end = new URL(out.headers.location as string)
   t.equal(end.origin + end.pathname, s.provider.endpoints.endSession, 'on to the IdP')
   t.ok(end.searchParams.get('id_token_hint'), 'with id_token_hint')
   t.equal(end.searchParams.get('post_logout_redirect_uri'), `http://${HOST}/`)
-  cookiesFrom(out, jar)
+  jar.absorb(out)
   t.notOk(jar.has('_gatehouse'), 'the session cookie is cleared')
-  const after = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  const after = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401)
 })
 
@@ -219,21 +197,21 @@ routes:
     to: ${app.origin}
     allow_any_authenticated_user: true
 `)
-  for (let i = 0; i < 100 && (await request(gh.port, { path: '/readyz', headers: { host: HOST } })).status !== 200; i++) await new Promise((r) => setTimeout(r, 50))
+  await waitReady(gh.port, HOST)
   const { jar } = await signIn({ gh, provider, app }, 'bob', '/')
   const refreshesBefore = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
-  const first = await request(gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar) } })
+  const first = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
   t.equal(first.status, 200)
   const refreshes = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
   t.equal(refreshes, refreshesBefore + 1, 'the expiring access token was refreshed')
   const setCookies = ([] as string[]).concat(first.headers['set-cookie'] ?? [])
   t.ok(setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)), 'the refreshed session is written')
   t.ok(setCookies.some((c) => c.startsWith('app=1')), "next to the app's own cookie")
-  cookiesFrom(first, jar)
+  jar.absorb(first)
 
   // The IdP forgets the user: the next refresh fails and the session ends.
   provider.users.splice(provider.users.findIndex((u) => u.id === 'bob'), 1)
-  const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), accept: 'application/json' } })
+  const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401, 'no session after a failed refresh')
   t.match(String(after.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, 'and its cookie is cleared')
 })
@@ -242,7 +220,7 @@ t.test('set_request_headers may carry the session tokens; jwt_claims_headers cop
   const s = await setup(t, 'jwt_claims_headers:\n  X-User-Roles: https://example.com/roles\n  X-Email: email\n', '    set_request_headers:\n      Authorization: Bearer ${gatehouse.access_token}\n      X-Id-Token: ${gatehouse.id_token}\n      X-Assertion: jwt=${gatehouse.jwt}\n')
   const { jar } = await signIn(s, 'alice')
   // Forged copies from the client must not survive.
-  const res = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: cookieHeader(jar), 'x-email': 'forged@evil.example', 'x-user-roles': 'admin' } })
+  const res = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), 'x-email': 'forged@evil.example', 'x-user-roles': 'admin' } })
   t.equal(res.status, 200)
   const seen = s.app.received.at(-1)!.headers
   t.match(String(seen.authorization), /^Bearer [\w.-]+$/)
