@@ -10,9 +10,9 @@ import type { Config } from './config/compile.js'
 import type { ErrorCode } from './errors.js'
 import { registerProbes } from './ops/probes.js'
 import { forward } from './proxy/forward.js'
-import { renderError, wantsHtml } from './proxy/pages.js'
+import { renderError, wantsHtml, writeSocketError } from './proxy/pages.js'
 import { resolveRoute, type Refusal } from './proxy/resolve.js'
-import { normalizeTarget } from './routes/normalize.js'
+import { admitRequest } from './proxy/guard.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { UpstreamPools } from './proxy/upstreams.js'
 import { handleUpgrade } from './proxy/websocket.js'
@@ -81,13 +81,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // table and the upstream all see the same path. A target that cannot be normalised
     // is parked on '/' with its refusal attached, for the catch-all handler to answer.
     rewriteUrl(req) {
-      const normalized = normalizeTarget(req.url ?? '')
+      const normalized = admitRequest(req, runtime.config.allowUnusualHeaderNames)
       if (normalized.ok) return normalized.path + normalized.query
       ;(req as RefusedTarget)[REFUSED_TARGET] = normalized
       return '/'
     },
     // Sessions from IdPs with many groups are chunked across cookies (up to about 30 KB);
     // Node's default 16 KiB header limit would answer those users 431.
+    // Node's parser errors (malformed requests, oversized headers, slow clients) get
+    // Gatehouse's own error answer instead of fastify's.
+    clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex) {
+      const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'GH_ERR_HEADERS_TOO_LARGE' : 'GH_ERR_BAD_REQUEST'
+      writeSocketError(socket, code, randomUUID())
+    },
     ...(config.tls
       ? { https: { cert: config.tls.cert, key: config.tls.key, maxHeaderSize: MAX_HEADER_BYTES } }
       : { http: { maxHeaderSize: MAX_HEADER_BYTES } }),
@@ -190,6 +196,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       reply.raw.setHeader('set-cookie', current.sessions.write(outcome.data, cookies, loopback(), session.exp))
       return proceed(current.sessions.fromData(outcome.data, session.exp))
     })
+  })
+
+  // CONNECT would make Gatehouse a tunnel to anywhere.
+  app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy())
+    writeSocketError(socket, 'GH_ERR_BAD_REQUEST', requestIdFor(req), 'CONNECT is not accepted')
   })
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

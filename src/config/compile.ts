@@ -26,6 +26,8 @@ export interface Config {
   readonly trustedProxies: readonly string[]
   /** Compiled once: whether a peer address may speak for the client (X-Forwarded-*). */
   readonly isTrustedProxy: (address: string) => boolean
+  /** Accept request header names with `_` or `.` (refused by default). */
+  readonly allowUnusualHeaderNames: boolean
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
   readonly routes: readonly Route[]
@@ -135,6 +137,7 @@ export function compileConfig(input: CompileInput): Config {
     address: Object.freeze(spec.address ?? { host: '0.0.0.0', port: 8080 }),
     tls,
     trustedProxies,
+    allowUnusualHeaderNames: spec.allow_unusual_header_names ?? false,
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
     logLevel: spec.log_level ?? 'info',
     shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,

@@ -236,6 +236,7 @@ export const configSpec = obj({
   tls_key_file: str(),
   policies_dir: str(),
   trusted_proxies: list(trustedProxy),
+  allow_unusual_header_names: bool(),
   log_level: str({ oneOf: LOG_LEVELS }),
   authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
   shutdown_timeout: duration(),

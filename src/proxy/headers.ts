@@ -53,6 +53,10 @@ export function withoutOwnCookies(cookie: string, prefix: string): string | unde
   return kept.length > 0 ? kept.join('; ') : undefined
 }
 
+/** Method overrides let a client turn a GET the policy allowed into a DELETE some
+ *  frameworks then perform; the policy judged the real method, so these never pass. */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override'])
+
 /** Names listed in a Connection header are hop-by-hop too (RFC 9110 7.6.1). */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined
@@ -107,7 +111,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || name === 'host') continue
     if (dropped !== undefined && dropped.has(name)) continue
-    if (isIdentityHeader(name, ctx.identityHeaders)) continue
+    if (isIdentityHeader(name, ctx.identityHeaders) || METHOD_OVERRIDES.has(name)) continue
     if (!trusted && isClientClaim(name)) continue
     if (route.removeRequestHeaders.has(name)) continue
     const value = incoming[name]

@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
 import type { PreparedUser } from '../policy/index.js'
 import { parseHost } from '../routes/host.js'
-import { normalizeTarget } from '../routes/normalize.js'
+import { admitRequest } from './guard.js'
 import type { Route } from '../routes/route.js'
 import { logDecision } from '../ops/decision-log.js'
 import { policyInput } from './authorize.js'
@@ -50,7 +50,7 @@ export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: st
 
 /** Normalisation, then resolveRoute: for requests that bypass the HTTP router (upgrades). */
 export function resolveRequest(ctx: ResolveContext, req: IncomingMessage): Resolution {
-  const normalized = normalizeTarget(req.url ?? '')
+  const normalized = admitRequest(req, ctx.runtime.config.allowUnusualHeaderNames)
   if (!normalized.ok) return normalized
   const resolved = resolveRoute(ctx, req, normalized.path)
   return resolved.ok ? { ok: true, route: resolved.route, path: normalized.path, query: normalized.query } : resolved

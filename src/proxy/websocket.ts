@@ -32,6 +32,15 @@ function headBlock(status: number, headers: Record<string, string | string[] | n
   return out + '\r\n'
 }
 
+function isCrossSite(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return false
+  try {
+    return new URL(origin).host.toLowerCase() !== (host ?? '').toLowerCase()
+  } catch {
+    return true
+  }
+}
+
 export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   // A socket error must never become an uncaught exception that takes the proxy down.
   socket.on('error', () => socket.destroy())
@@ -57,6 +66,10 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (!resolution.ok) return refuse(resolution.code, resolution.detail)
   const { route, path, query } = resolution
   if (!route.allowWebsockets) return refuse('GH_ERR_WEBSOCKETS_DISABLED')
+  // Browsers send cookies with cross-site websocket handshakes (no CORS for them), so a
+  // page on another site could drive a signed-in user's tunnel: refuse a session-backed
+  // upgrade whose Origin is not the route's own host.
+  if (session && isCrossSite(req.headers.origin, req.headers.host)) return refuse('GH_ERR_FORBIDDEN', 'cross-site websocket handshakes are refused')
 
   const upstream = runtime.upstreams.get(route)!.pick()
   const { target } = upstream

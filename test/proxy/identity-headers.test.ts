@@ -17,7 +17,8 @@ const FORGED = [
 for (const trusted of [false, true]) {
   t.test(`forged identity headers are removed (${trusted ? 'from a trusted proxy' : 'from a client'})`, async (t) => {
     const u = await upstream(t)
-    const gh = await gatehouse(t, `${trusted ? 'trusted_proxies: [127.0.0.1]\n' : ''}routes:\n${publicRoute('http://app.test', u.origin)}`)
+    // Such names are refused outright by default; with them allowed, they must still be stripped.
+    const gh = await gatehouse(t, `allow_unusual_header_names: true\n${trusted ? 'trusted_proxies: [127.0.0.1]\n' : ''}routes:\n${publicRoute('http://app.test', u.origin)}`)
     // Raw bytes: Node's client would refuse some of these names, browsers and curl do not.
     const forged = FORGED.map((name, i) => `${name}: forged-${i}\r\n`).join('')
     const res = await rawRequest(gh.port, `GET /x HTTP/1.1\r\nHost: app.test\r\n${forged}X-Kept: yes\r\nConnection: close\r\n\r\n`)

@@ -94,7 +94,7 @@ t.test('the JWKS is served on every host; a bad key file is a config error', asy
   const key = writeKey(dir, 'signing.pem')
   const u = await upstream(t)
   const gh = await gatehouse(t, {
-    config: `identity:\n  signing_key_file: ${key}\n  header: X-Identity\nroutes:\n${publicRoute('http://app.test', u.origin)}`,
+    config: `allow_unusual_header_names: true\nidentity:\n  signing_key_file: ${key}\n  header: X-Identity\nroutes:\n${publicRoute('http://app.test', u.origin)}`,
   })
   for (const host of ['app.test', 'unknown.test']) {
     const res = await send(gh.port, { host, path: '/.well-known/gatehouse/jwks.json' })
