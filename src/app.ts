@@ -44,8 +44,6 @@ export interface BuildOptions {
 
 /** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
  *  it ends up in logs and upstream headers. */
-const MAX_HEADER_BYTES = 64 * 1024
-
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
@@ -54,6 +52,17 @@ const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 
 const REFUSED_TARGET = Symbol('gatehouse.refusedTarget')
 type RefusedTarget = IncomingMessage & { [REFUSED_TARGET]?: Refusal }
+
+/** Node's own limits: header size, and how long a client may take to send its headers
+ *  (slowloris); the timeout is checked every second rather than Node's default 30 s. */
+function serverLimits(config: Config) {
+  const { maxHeaderBytes, headersTimeoutMs } = config.limits
+  return {
+    maxHeaderSize: maxHeaderBytes,
+    headersTimeout: headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor((headersTimeoutMs || 1000) / 2))),
+  }
+}
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const pools = new UpstreamPools()
@@ -86,19 +95,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ;(req as RefusedTarget)[REFUSED_TARGET] = normalized
       return '/'
     },
-    // Sessions from IdPs with many groups are chunked across cookies (up to about 30 KB);
-    // Node's default 16 KiB header limit would answer those users 431.
     // Node's parser errors (malformed requests, oversized headers, slow clients) get
     // Gatehouse's own error answer instead of fastify's.
     clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex) {
       const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'GH_ERR_HEADERS_TOO_LARGE' : 'GH_ERR_BAD_REQUEST'
       writeSocketError(socket, code, randomUUID())
     },
+    // Sessions from IdPs with many groups are chunked across cookies (up to about 30 KB);
+    // Node's default 16 KiB header limit would answer those users 431, hence 64 KiB.
     ...(config.tls
-      ? { https: { cert: config.tls.cert, key: config.tls.key, maxHeaderSize: MAX_HEADER_BYTES } }
-      : { http: { maxHeaderSize: MAX_HEADER_BYTES } }),
+      ? { https: { cert: config.tls.cert, key: config.tls.key, ...serverLimits(config) } }
+      : { http: serverLimits(config) }),
+    requestTimeout: config.limits.requestTimeoutMs,
   }
   const app = Fastify(serverOptions) as unknown as FastifyInstance
+  if (config.limits.maxConnections > 0) app.server.maxConnections = config.limits.maxConnections
 
   app.decorate('gatehouse', {
     get runtime() {

@@ -9,6 +9,7 @@ export const ERRORS = {
   GH_ERR_BAD_HEADER: { status: 400, message: 'a request header is not acceptable' },
   GH_ERR_URI_TOO_LONG: { status: 414, message: 'the request target is too long' },
   GH_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
+  GH_ERR_BODY_TOO_LARGE: { status: 413, message: 'the request body is too large for this route' },
   GH_ERR_BAD_HOST: { status: 400, message: 'the Host header is missing or malformed' },
   GH_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not accepted' },
   GH_ERR_NO_ROUTE: { status: 404, message: 'no route matches this host and path' },

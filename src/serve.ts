@@ -22,6 +22,7 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   if (a.address.host !== b.address.host || a.address.port !== b.address.port) changed.push('address')
   if (a.tls?.cert !== b.tls?.cert || a.tls?.key !== b.tls?.key) changed.push('tls_cert_file/tls_key_file')
   if (JSON.stringify(a.demo) !== JSON.stringify(b.demo)) changed.push('demo')
+  if (JSON.stringify(a.limits) !== JSON.stringify(b.limits)) changed.push('limits')
   return changed
 }
 

@@ -26,6 +26,15 @@ export interface Config {
   readonly trustedProxies: readonly string[]
   /** Compiled once: whether a peer address may speak for the client (X-Forwarded-*). */
   readonly isTrustedProxy: (address: string) => boolean
+  readonly limits: {
+    readonly maxHeaderBytes: number
+    /** 0: no limit. */
+    readonly maxConnections: number
+    /** Time a client has to send all its headers (slowloris); 0 disables. */
+    readonly headersTimeoutMs: number
+    /** Time a client has to send its whole request, body included; 0 disables. */
+    readonly requestTimeoutMs: number
+  }
   /** Accept request header names with `_` or `.` (refused by default). */
   readonly allowUnusualHeaderNames: boolean
   readonly logLevel: LogLevel
@@ -138,6 +147,12 @@ export function compileConfig(input: CompileInput): Config {
     tls,
     trustedProxies,
     allowUnusualHeaderNames: spec.allow_unusual_header_names ?? false,
+    limits: Object.freeze({
+      maxHeaderBytes: spec.limits?.max_header_bytes ?? 64 * 1024,
+      maxConnections: spec.limits?.max_connections ?? 0,
+      headersTimeoutMs: spec.limits?.headers_timeout ?? 20_000,
+      requestTimeoutMs: spec.limits?.request_timeout ?? 300_000,
+    }),
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
     logLevel: spec.log_level ?? 'info',
     shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,

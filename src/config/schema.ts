@@ -179,6 +179,25 @@ export function duration(options: { max?: number } = {}): Reader<number> {
   }
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }
+
+/** Sizes in bytes: a whole number, or text such as 10MB, 512KiB, 1GB. */
+export function byteSize(): Reader<number> {
+  const expects = 'a size such as 10MB, 512KiB or a number of bytes'
+  return {
+    expects,
+    read(node, ctx, path) {
+      if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) && node.value >= 0) return node.value
+      const text = scalarText(node, ctx, path, expects)
+      if (text === undefined) return undefined
+      const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
+      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined
+      if (!m || unit === undefined) return report(ctx, node, path, `must be ${expects}, got ${JSON.stringify(text)}`)
+      return Math.round(Number(m[1]) * unit)
+    },
+  }
+}
+
 export function list<T>(item: Reader<T>, options: { min?: number; max?: number } = {}): Reader<T[]> {
   const expects = `a list of ${item.expects}`
   return {

@@ -5,7 +5,7 @@ import proxyaddr from 'proxy-addr'
 import { RE2JS } from 're2js'
 import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
 import { policyReader } from './policy-reader.js'
-import { bool, dict, duration, list, located, obj, oneOrList, refine, str } from './schema.js'
+import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str } from './schema.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -147,6 +147,7 @@ export const routeSpec = obj(
     pass_identity_headers: bool(),
     policy: policyReader,
     idp: str(),
+    max_body_size: byteSize(),
     allow_public_unauthenticated_access: bool(),
     allow_any_authenticated_user: bool(),
     allowed_users: list(str()),
@@ -212,6 +213,13 @@ export const idpSpec = obj(
 
 export type IdpSpec = NonNullable<ReturnType<typeof idpSpec.read>>
 
+export const limitsSpec = obj({
+  max_header_bytes: byteSize(),
+  max_connections: int({ min: 0, max: 10_000_000 }),
+  headers_timeout: duration(),
+  request_timeout: duration(),
+})
+
 export const sessionSpec = obj({
   cookie_name: str({ check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)') }),
   secrets: list(str(), { min: 1 }),
@@ -237,6 +245,7 @@ export const configSpec = obj({
   policies_dir: str(),
   trusted_proxies: list(trustedProxy),
   allow_unusual_header_names: bool(),
+  limits: limitsSpec,
   log_level: str({ oneOf: LOG_LEVELS }),
   authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
   shutdown_timeout: duration(),

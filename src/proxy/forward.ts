@@ -1,7 +1,9 @@
 // Streams a request to its upstream and the answer back, never buffering a body whole.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Transform } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
+import { GatehouseError } from '../errors.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { parseHost } from '../routes/host.js'
 import type { Route } from '../routes/route.js'
@@ -18,6 +20,21 @@ export function upstreamPath(route: Route, path: string): string {
   const rewrite = route.prefixRewrite
   const joined = rewrite.endsWith('/') && rest.startsWith('/') ? rewrite + rest.slice(1) : rewrite + rest
   return joined || '/'
+}
+
+/** A chunked body counted as it streams: past the limit, the stream fails, the upstream
+ *  request is aborted and the client gets 413. */
+function bounded(body: IncomingMessage, limit: number): Transform {
+  let seen = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > limit) done(new GatehouseError('GH_ERR_BODY_TOO_LARGE', `at most ${limit} bytes`))
+      else done(null, chunk)
+    },
+  })
+  body.on('error', (err) => counter.destroy(err))
+  return body.pipe(counter)
 }
 
 export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string, session: Session | undefined): ForwardContext {
@@ -50,6 +67,13 @@ export function forward(
   log: FastifyBaseLogger,
   session: Session | undefined,
 ): void {
+  const limit = route.maxBodyBytes
+  const declared = req.headers['content-length']
+  // A declared length over the limit is refused before anything is sent upstream.
+  if (limit !== undefined && declared !== undefined && Number(declared) > limit) {
+    sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, `at most ${limit} bytes`)
+    return
+  }
   const upstream = runtime.upstreams.get(route)!.pick()
   const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, upstream.target.host, session), undefined)
   // Framing is decided by us, not copied: a body exists when the client declared one.
@@ -62,7 +86,7 @@ export function forward(
       path: upstreamPath(route, path) + query,
       method: req.method!,
       headers,
-      body: hasBody ? req : null,
+      body: !hasBody ? null : limit !== undefined && declared === undefined ? bounded(req, limit) : req,
       headersTimeout: route.timeoutMs,
       bodyTimeout: route.idleTimeoutMs,
       // Per request, because undici prefers the Host header it sends over the pool's
@@ -80,6 +104,11 @@ export function forward(
     },
     (err) => {
       if (!err || res.destroyed) return
+      if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
+        sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
+        req.resume()
+        return
+      }
       const code = (err as NodeJS.ErrnoException).code ?? ''
       const timedOut = TIMEOUT_CODES.has(code)
       log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')

@@ -51,6 +51,8 @@ export interface Route {
   readonly passIdentityHeaders: boolean
   /** The route's policy plus its legacy allow fields, compiled once. */
   readonly policy: Policy
+  /** Largest request body accepted (413 beyond); undefined: no limit. */
+  readonly maxBodyBytes: number | undefined
   /** An identity provider this route signs users in with, skipping the chooser. */
   readonly idp: string | undefined
 }
@@ -111,6 +113,7 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? false, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? false,
     idp: spec.idp,
+    maxBodyBytes: spec.max_body_size,
     policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path} (legacy allow fields)`)]),
   }
   return Object.freeze(route)
