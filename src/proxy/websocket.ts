@@ -10,6 +10,7 @@ import type { ErrorCode } from '../errors.js'
 import { forwardContext, upstreamPath } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { writeSocketError } from './pages.js'
+import { parseHost } from '../routes/host.js'
 import { requestCookies } from '../session/sessions.js'
 import { resolveRequest } from './resolve.js'
 import type { Runtime } from './runtime.js'
@@ -32,13 +33,17 @@ function headBlock(status: number, headers: Record<string, string | string[] | n
   return out + '\r\n'
 }
 
+/** Compared as routing compares hosts: without case, trailing dot or default port. */
 function isCrossSite(origin: string | undefined, host: string | undefined): boolean {
   if (origin === undefined) return false
+  const ours = parseHost(host)
+  let theirs
   try {
-    return new URL(origin).host.toLowerCase() !== (host ?? '').toLowerCase()
+    theirs = parseHost(new URL(origin).host)
   } catch {
     return true
   }
+  return !ours || !theirs || ours.hostname !== theirs.hostname || ours.port !== theirs.port
 }
 
 export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
