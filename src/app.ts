@@ -90,7 +90,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // table and the upstream all see the same path. A target that cannot be normalised
     // is parked on '/' with its refusal attached, for the catch-all handler to answer.
     rewriteUrl(req) {
-      const normalized = admitRequest(req, runtime.config.allowUnusualHeaderNames)
+      const normalized = admitRequest(req, runtime.config)
       if (normalized.ok) return normalized.path + normalized.query
       ;(req as RefusedTarget)[REFUSED_TARGET] = normalized
       return '/'

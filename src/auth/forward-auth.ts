@@ -51,7 +51,7 @@ export function registerForwardAuth(app: FastifyInstance, runtime: () => Runtime
     }
     const original = describe(req.headers)
     if (!original) return refuse(reply, 'GH_ERR_BAD_REQUEST', 'send X-Original-URL (nginx) or X-Forwarded-Host and X-Forwarded-Uri (Traefik, Caddy)')
-    const normalized = normalizeTarget(original.target)
+    const normalized = normalizeTarget(original.target, config.allowPathParameters)
     if (!normalized.ok) return refuse(reply, 'GH_ERR_BAD_PATH', normalized.detail)
     const session = current.sessions.read(requestCookies(req))
     const resolution = resolveRoute({ runtime: current, log: request.log, user: session?.user }, req, normalized.path, { method: original.method.toUpperCase(), host: original.host })

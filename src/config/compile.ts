@@ -35,6 +35,8 @@ export interface Config {
     /** Time a client has to send its whole request, body included; 0 disables. */
     readonly requestTimeoutMs: number
   }
+  /** Accept `;` path parameters (refused by default; then matched literally). */
+  readonly allowPathParameters: boolean
   /** Accept request header names with `_` or `.` (refused by default). */
   readonly allowUnusualHeaderNames: boolean
   readonly logLevel: LogLevel
@@ -147,6 +149,7 @@ export function compileConfig(input: CompileInput): Config {
     tls,
     trustedProxies,
     allowUnusualHeaderNames: spec.allow_unusual_header_names ?? false,
+    allowPathParameters: spec.allow_path_parameters ?? false,
     limits: Object.freeze({
       maxHeaderBytes: spec.limits?.max_header_bytes ?? 64 * 1024,
       maxConnections: spec.limits?.max_connections ?? 0,

@@ -245,6 +245,7 @@ export const configSpec = obj({
   policies_dir: str(),
   trusted_proxies: list(trustedProxy),
   allow_unusual_header_names: bool(),
+  allow_path_parameters: bool(),
   limits: limitsSpec,
   log_level: str({ oneOf: LOG_LEVELS }),
   authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),

@@ -2,6 +2,7 @@
 // let a proxy and an upstream read one request two ways are refused, not repaired.
 
 import type { IncomingMessage } from 'node:http'
+import type { Config } from '../config/compile.js'
 import { normalizeTarget, type Normalized } from '../routes/normalize.js'
 import type { Refusal } from './resolve.js'
 
@@ -51,10 +52,10 @@ export function originForm(target: string, host: string | undefined): string | u
 
 /** Everything a request must pass before routing, shared by ordinary requests and
  *  websocket upgrades: the checks above, then the one normalisation of the target. */
-export function admitRequest(req: IncomingMessage, allowUnusualHeaderNames: boolean): Normalized {
-  const refused = checkRequest(req, allowUnusualHeaderNames)
+export function admitRequest(req: IncomingMessage, config: Pick<Config, 'allowUnusualHeaderNames' | 'allowPathParameters'>): Normalized {
+  const refused = checkRequest(req, config.allowUnusualHeaderNames)
   if (refused) return { ok: false, code: refused.code, detail: refused.detail ?? '' }
   const target = originForm(req.url ?? '', req.headers.host)
   if (target === undefined) return { ok: false, code: 'GH_ERR_BAD_PATH', detail: 'the request target must be a path, or an absolute URL naming the Host' }
-  return normalizeTarget(target)
+  return normalizeTarget(target, config.allowPathParameters)
 }

@@ -50,7 +50,7 @@ export function resolveRoute(ctx: ResolveContext, req: IncomingMessage, path: st
 
 /** Normalisation, then resolveRoute: for requests that bypass the HTTP router (upgrades). */
 export function resolveRequest(ctx: ResolveContext, req: IncomingMessage): Resolution {
-  const normalized = admitRequest(req, ctx.runtime.config.allowUnusualHeaderNames)
+  const normalized = admitRequest(req, ctx.runtime.config)
   if (!normalized.ok) return normalized
   const resolved = resolveRoute(ctx, req, normalized.path)
   return resolved.ok ? { ok: true, route: resolved.route, path: normalized.path, query: normalized.query } : resolved

@@ -20,7 +20,7 @@ const QUERY_CHAR = /^[\x21-\x7e]*$/
 const UNRESERVED = /[A-Za-z0-9\-._~]/
 const HEX = /^[0-9A-Fa-f]{2}$/
 
-export function normalizeTarget(target: string): Normalized {
+export function normalizeTarget(target: string, allowPathParameters = false): Normalized {
   if (target.includes('#')) return fail('GH_ERR_BAD_PATH', 'a fragment (#) is not allowed in the request target')
   const q = target.indexOf('?')
   const rawPath = q === -1 ? target : target.slice(0, q)
@@ -28,14 +28,14 @@ export function normalizeTarget(target: string): Normalized {
   if (query && !QUERY_CHAR.test(query)) return fail('GH_ERR_BAD_PATH', 'the query string holds characters that must be percent-encoded')
   if (!rawPath.startsWith('/')) return fail('GH_ERR_BAD_PATH', 'the request target must be a path starting with /')
   if (PLAIN_PATH.test(rawPath) && !rawPath.includes('//') && !rawPath.includes('/.')) return { ok: true, path: rawPath, query }
-  const path = normalizePath(rawPath)
+  const path = normalizePath(rawPath, allowPathParameters)
   return typeof path === 'string' ? { ok: true, path, query } : path
 }
 
-function normalizePath(raw: string): string | Normalized {
+function normalizePath(raw: string, allowPathParameters: boolean): string | Normalized {
   if (raw.includes('\\')) return fail('GH_ERR_BAD_PATH', 'backslashes are not allowed in paths')
-  if (raw.includes(';')) return fail('GH_ERR_BAD_PATH', 'path parameters (;) are not allowed')
-  if (!PATH_CHAR.test(raw)) return fail('GH_ERR_BAD_PATH', 'the path holds characters that must be percent-encoded')
+  if (raw.includes(';') && !allowPathParameters) return fail('GH_ERR_BAD_PATH', 'path parameters (;) are not allowed')
+  if (!PATH_CHAR.test(allowPathParameters ? raw.replaceAll(';', '') : raw)) return fail('GH_ERR_BAD_PATH', 'the path holds characters that must be percent-encoded')
   const decoded = decodeUnreserved(raw)
   if (typeof decoded !== 'string') return decoded
   const segments = decoded.split('/')

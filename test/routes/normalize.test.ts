@@ -62,3 +62,11 @@ for (const [target, message] of refused) {
     }
   })
 }
+
+t.test('allow_path_parameters keeps ; as literal text, still normalising the rest', async (t) => {
+  t.same(normalizeTarget('/app;jsessionid=1/x', true), { ok: true, path: '/app;jsessionid=1/x', query: '' })
+  t.same(normalizeTarget('/a/../b;v=1', true), { ok: true, path: '/b;v=1', query: '' })
+  t.same(normalizeTarget('/public/..;/admin', true), { ok: true, path: '/public/..;/admin', query: '' }, '..; is a segment name, not ..')
+  t.equal(normalizeTarget('/a;b\\c', true).ok, false, 'other rules still apply')
+  t.equal(normalizeTarget('/app;x', false).ok, false, 'refused by default')
+})
