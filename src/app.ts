@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino'
 import type { Config } from './config/compile.js'
 import type { ErrorCode } from './errors.js'
+import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { forward } from './proxy/forward.js'
 import { renderError, wantsHtml, writeSocketError } from './proxy/pages.js'
@@ -40,6 +41,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** A logger to use instead of one built from config.log_level (tests pass their own). */
   logger?: FastifyBaseLogger
+  /** Prometheus metrics to record into (serve passes them when metrics_address is set). */
+  metrics?: Metrics
 }
 
 /** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
@@ -65,6 +68,7 @@ function serverLimits(config: Config) {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { metrics } = options
   const pools = new UpstreamPools()
   let runtime = buildRuntime(config, pools)
   let closing = false
@@ -164,10 +168,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   app.all('*', (request, reply) => {
     const req = request.raw
-    if ((request.log as Logger).isLevelEnabled('info')) {
+    const logging = (request.log as Logger).isLevelEnabled('info')
+    let routeLabel = '-'
+    if (logging || metrics) {
       const started = performance.now()
       reply.raw.once('finish', () => {
-        request.log.info({ method: req.method, host: req.headers.host, path: req.url!.split('?', 1)[0], status: reply.raw.statusCode, ms: Math.round(performance.now() - started) }, 'request')
+        const ms = performance.now() - started
+        if (logging) request.log.info({ method: req.method, host: req.headers.host, path: req.url!.split('?', 1)[0], status: reply.raw.statusCode, ms: Math.round(ms) }, 'request')
+        if (metrics) {
+          metrics.requests.inc({ route: routeLabel, code: reply.raw.statusCode })
+          metrics.duration.observe({ route: routeLabel }, ms / 1000)
+        }
       })
     }
     const refused = (req as RefusedTarget)[REFUSED_TARGET]
@@ -182,6 +193,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const loopback = () => isHttpLoopback(requestOrigin(req, current.config) ?? '')
     const proceed = (user: Session | undefined) => {
       const resolution = resolveRoute({ runtime: current, log: request.log, user: user?.user }, req, path)
+      const route = resolution.route
+      if (route) {
+        routeLabel = route.id
+        metrics?.decisions.inc({ route: route.id, verdict: resolution.ok ? 'allow' : resolution.code === 'GH_ERR_UNAUTHENTICATED' ? 'sign_in' : 'deny' })
+      }
       if (!resolution.ok) {
         if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)
         return sendPage(reply, resolution.code, resolution.detail)

@@ -8,9 +8,12 @@ import { loadConfig } from './config/load.js'
 import { watchConfig, type ConfigWatcher } from './config/watch.js'
 import { ConfigError, formatIssue } from './errors.js'
 import { startDemo } from './demo/demo.js'
+import { Metrics } from './ops/metrics.js'
 
 export interface Served {
   app: FastifyInstance
+  /** The /metrics listener, when metrics_address is set. */
+  metricsServer: import('node:http').Server | undefined
   /** Reloads from disk; resolves false when the new config was rejected. */
   reload(): Promise<boolean>
   close(): Promise<void>
@@ -23,6 +26,7 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   if (a.tls?.cert !== b.tls?.cert || a.tls?.key !== b.tls?.key) changed.push('tls_cert_file/tls_key_file')
   if (JSON.stringify(a.demo) !== JSON.stringify(b.demo)) changed.push('demo')
   if (JSON.stringify(a.limits) !== JSON.stringify(b.limits)) changed.push('limits')
+  if (JSON.stringify(a.metricsAddress) !== JSON.stringify(b.metricsAddress)) changed.push('metrics_address')
   return changed
 }
 
@@ -36,13 +40,16 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
   const initial = await loadConfig(configPath)
   let current = initial
   const demo = await startDemo(initial)
-  const app = await buildApp(initial, { logger: options.logger })
+  const metrics = initial.metricsAddress ? new Metrics() : undefined
+  const metricsServer = metrics ? await metrics.listen(initial.metricsAddress!) : undefined
+  const app = await buildApp(initial, { logger: options.logger, metrics })
   try {
     await app.listen({ host: initial.address.host, port: initial.address.port })
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the demo upstream would).
     await app.close()
     await demo?.close()
+    metricsServer?.close()
     throw err
   }
   if (initial.session.ephemeral) {
@@ -92,10 +99,11 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
       watcher?.close()
       await app.close()
       await demo?.close()
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()))
     })()
     return closed
   }
-  return { app, reload, close }
+  return { app, metricsServer, reload, close }
 }
 
 /** Runs until SIGTERM/SIGINT, then drains in-flight requests for up to shutdown_timeout. */

@@ -39,6 +39,8 @@ export interface Config {
   readonly allowPathParameters: boolean
   /** Accept request header names with `_` or `.` (refused by default). */
   readonly allowUnusualHeaderNames: boolean
+  /** Where /metrics is served; undefined: off. */
+  readonly metricsAddress: ListenAddress | undefined
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
   readonly routes: readonly Route[]
@@ -157,6 +159,7 @@ export function compileConfig(input: CompileInput): Config {
       requestTimeoutMs: spec.limits?.request_timeout ?? 300_000,
     }),
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
+    metricsAddress: spec.metrics_address,
     logLevel: spec.log_level ?? 'info',
     shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,
     routes: Object.freeze(routes),

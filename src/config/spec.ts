@@ -247,6 +247,7 @@ export const configSpec = obj({
   allow_unusual_header_names: bool(),
   allow_path_parameters: bool(),
   limits: limitsSpec,
+  metrics_address: listenAddress,
   log_level: str({ oneOf: LOG_LEVELS }),
   authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
   shutdown_timeout: duration(),
