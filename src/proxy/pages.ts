@@ -54,12 +54,13 @@ export function sendError(res: ServerResponse, headers: IncomingHttpHeaders, cod
 }
 
 /** Answers on a raw socket, for upgrade requests that never became a ServerResponse. */
-export function writeSocketError(socket: Duplex, code: ErrorCode, requestId: string, detail?: string): void {
+export function writeSocketError(socket: Duplex, code: ErrorCode, requestId: string, detail?: string, setCookies: readonly string[] = []): void {
   const page = renderError(code, requestId, false, detail)
   if (socket.writable) {
     socket.end(
       `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n` +
         `content-type: ${page.contentType}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
+        setCookies.map((c) => `set-cookie: ${c}\r\n`).join('') +
         `cache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${page.body}`,
     )
   }

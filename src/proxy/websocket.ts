@@ -11,6 +11,8 @@ import { forwardContext, upstreamPath } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { writeSocketError } from './pages.js'
 import { parseHost } from '../routes/host.js'
+import { requestOrigin } from '../auth/flow.js'
+import { isHttpLoopback } from '../session/chunks.js'
 import { requestCookies } from '../session/sessions.js'
 import { resolveRequest } from './resolve.js'
 import type { Runtime } from './runtime.js'
@@ -55,9 +57,10 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   // closes would hold it, and app.close(), forever.
   socket.once('finish', () => socket.destroy())
   const requestId = deps.requestId(req)
+  let clearCookies: string[] = []
   const refuse = (code: ErrorCode, detail?: string) => {
     socket.resume() // discard what the client sends meanwhile
-    writeSocketError(socket, code, requestId, detail)
+    writeSocketError(socket, code, requestId, detail, clearCookies)
   }
 
   // h2c and other protocols would turn the connection into something we no longer
@@ -66,7 +69,12 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
   if (req.method !== 'GET') return refuse('GH_ERR_BAD_REQUEST', 'websocket upgrades must use GET')
 
   const runtime = deps.runtime()
-  const session = runtime.sessions.read(requestCookies(req))
+  const cookies = requestCookies(req)
+  const session = runtime.sessions.read(cookies)
+  // As for ordinary requests: a session cookie that does not open is cleared.
+  if (!session && runtime.sessions.present(cookies)) {
+    clearCookies = runtime.sessions.write(undefined, cookies, isHttpLoopback(requestOrigin(req, runtime.config) ?? ''))
+  }
   const resolution = resolveRequest({ runtime, log: deps.log.child({ request_id: requestId }), user: session?.user }, req)
   if (!resolution.ok) return refuse(resolution.code, resolution.detail)
   const { route, path, query } = resolution
@@ -129,6 +137,7 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     // clientResponseHeaders drops hop-by-hop headers; the handshake needs these two back.
     responseHeaders.connection = 'Upgrade'
     responseHeaders.upgrade = response.headers.upgrade ?? 'websocket'
+    if (clearCookies.length > 0) responseHeaders['set-cookie'] = clearCookies
     socket.write(headBlock(101, responseHeaders))
     if (upstreamHead.length > 0) socket.write(upstreamHead)
     if (head.length > 0) upstreamSocket.write(head)
