@@ -20,6 +20,7 @@ import type {
 } from 'oidc-provider'
 import { GatehouseError } from '../errors.js'
 import { describeUser, findAccountIn, NAMESPACED_ROLES_CLAIM, scopeClaims, type OidcUser } from './oidc-users.js'
+import { escapeHtml } from '../html.js'
 
 export type { OidcUser } from './oidc-users.js'
 
@@ -199,7 +200,6 @@ function memoryAdapter(): (model: string) => Adapter {
   }
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function page(label: string, title: string, body: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(`${label}: ${title}`)}</title>

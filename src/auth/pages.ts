@@ -1,9 +1,7 @@
 // The sign-in chooser and the "who am I" page: small, static HTML, every value escaped.
 
 import type { IdpSettings } from './providers.js'
-
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+import { escapeHtml } from '../html.js'
 
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem;color:#222}
 a.idp{display:flex;align-items:center;gap:.75rem;padding:.75rem 1rem;margin:.5rem 0;border:1px solid #ccc;border-radius:6px;text-decoration:none;color:inherit}

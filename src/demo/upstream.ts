@@ -4,8 +4,7 @@
 import http, { type Server } from 'node:http'
 import type { ListenAddress } from '../config/spec.js'
 import { GatehouseError } from '../errors.js'
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+import { escapeHtml } from '../html.js'
 
 export function assertDemoAllowed(): void {
   if (process.env.NODE_ENV === 'production') {

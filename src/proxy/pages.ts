@@ -5,9 +5,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { ERRORS, type ErrorCode } from '../errors.js'
-
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+import { escapeHtml } from '../html.js'
 
 export const wantsHtml = (headers: IncomingHttpHeaders) => (headers.accept ?? '').includes('text/html')
 
