@@ -11,7 +11,7 @@ import type { ErrorCode } from './errors.js'
 import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { forward } from './proxy/forward.js'
-import { renderError, wantsHtml, writeSocketError } from './proxy/pages.js'
+import { replyError, wantsHtml, writeSocketError } from './proxy/pages.js'
 import { resolveRoute, type Refusal } from './proxy/resolve.js'
 import { admitRequest } from './proxy/guard.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
@@ -147,9 +147,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if ((req.method === 'GET' || req.method === 'HEAD') && wantsHtml(req.headers)) {
       return reply.code(302).header('cache-control', 'no-store').header('location', signIn).send()
     }
-    const page = renderError('GH_ERR_UNAUTHENTICATED', reply.request.id, false)
-    const body = { ...JSON.parse(page.body), sign_in_url: `${origin}${signIn}` }
-    return reply.code(401).header('cache-control', 'no-store').header('x-request-id', reply.request.id).send(body)
+    return replyError(reply, 'GH_ERR_UNAUTHENTICATED', { html: false, extra: { sign_in_url: `${origin}${signIn}` } })
   }
 
   registerProbes(app, {
@@ -161,10 +159,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
-  const sendPage = (reply: FastifyReply, code: ErrorCode, detail?: string) => {
-    const page = renderError(code, reply.request.id, wantsHtml(reply.request.headers), detail)
-    return reply.code(page.status).header('cache-control', 'no-store').header('x-request-id', reply.request.id).type(page.contentType).send(page.body)
-  }
+  const sendPage = (reply: FastifyReply, code: ErrorCode, detail?: string) => replyError(reply, code, { detail })
 
   app.all('*', (request, reply) => {
     const req = request.raw

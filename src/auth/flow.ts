@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as oidc from 'openid-client'
 import type { Config } from '../config/compile.js'
 import { GatehouseError, type ErrorCode } from '../errors.js'
-import { renderError, wantsHtml } from '../proxy/pages.js'
+import { replyError } from '../proxy/pages.js'
 import { parseHost } from '../routes/host.js'
 import { isHttpLoopback } from '../session/chunks.js'
 import { SessionCookie } from '../session/cookie.js'
@@ -62,10 +62,10 @@ function transactionCookie(config: Config, state: string, origin: string): Sessi
   })
 }
 
+/** An error page that also clears cookies (the sign-in transaction, say). */
 function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = []) {
-  const rendered = renderError(code, reply.request.id, wantsHtml(reply.request.headers), detail)
   if (cookies.length > 0) reply.header('set-cookie', cookies)
-  return reply.code(rendered.status).header('cache-control', 'no-store').type(rendered.contentType).send(rendered.body)
+  return replyError(reply, code, { detail })
 }
 
 const query = (request: FastifyRequest, name: string): string | undefined => {

@@ -5,7 +5,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config/compile.js'
 import { normalizeTarget } from '../routes/normalize.js'
-import { renderError, wantsHtml } from '../proxy/pages.js'
+import type { ErrorCode } from '../errors.js'
+import { replyError, wantsHtml } from '../proxy/pages.js'
 import { resolveRoute } from '../proxy/resolve.js'
 import type { Runtime } from '../proxy/runtime.js'
 import { requestCookies } from '../session/sessions.js'
@@ -34,10 +35,9 @@ function describe(headers: Record<string, string | string[] | undefined>): Descr
   return { method: first(headers['x-forwarded-method']) ?? 'GET', proto: first(headers['x-forwarded-proto']) ?? 'https', host, target: uri, style: 'traefik' }
 }
 
-function refuse(reply: FastifyReply, code: 'GH_ERR_BAD_REQUEST' | 'GH_ERR_FORBIDDEN' | 'GH_ERR_BAD_PATH' | 'GH_ERR_NO_ROUTE' | 'GH_ERR_BAD_HOST', detail?: string) {
-  const page = renderError(code, reply.request.id, false, detail)
-  return reply.code(page.status).header('cache-control', 'no-store').type(page.contentType).send(page.body)
-}
+/** Forward-auth callers are proxies, not browsers: always JSON. */
+const refuse = (reply: FastifyReply, code: ErrorCode, detail?: string, extra?: Record<string, unknown>) =>
+  replyError(reply, code, { detail, html: false, extra })
 
 export function registerForwardAuth(app: FastifyInstance, runtime: () => Runtime): void {
   app.all(FORWARD_AUTH_PATH, (request, reply) => {
@@ -67,12 +67,11 @@ export function registerForwardAuth(app: FastifyInstance, runtime: () => Runtime
       }
       return reply.code(200).send('')
     }
-    if (resolution.code !== 'GH_ERR_UNAUTHENTICATED') return refuse(reply, resolution.code as 'GH_ERR_FORBIDDEN')
+    if (resolution.code !== 'GH_ERR_UNAUTHENTICATED') return refuse(reply, resolution.code)
     const signIn = `${original.proto}://${original.host}${SIGN_IN_PATH}?rd=${encodeURIComponent(`${original.proto}://${original.host}${original.target}`)}`
     // Traefik and Caddy hand the answer to the browser, so a browser can be redirected;
     // nginx's auth_request only understands 2xx, 401 and 403.
     if (original.style === 'traefik' && wantsHtml(req.headers)) return reply.code(302).header('location', signIn).send('')
-    const page = renderError('GH_ERR_UNAUTHENTICATED', request.id, false)
-    return reply.code(401).type(page.contentType).send({ ...JSON.parse(page.body), sign_in_url: signIn })
+    return refuse(reply, 'GH_ERR_UNAUTHENTICATED', undefined, { sign_in_url: signIn })
   })
 }

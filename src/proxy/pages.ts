@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { FastifyReply } from 'fastify'
 import { ERRORS, type ErrorCode } from '../errors.js'
 import { escapeHtml } from '../html.js'
 
@@ -15,11 +16,13 @@ export interface ErrorBody {
   body: string
 }
 
-export function renderError(code: ErrorCode, requestId: string, html: boolean, detail?: string): ErrorBody {
+/** `extra` adds fields to the JSON form (e.g. sign_in_url); the HTML page ignores them. */
+export function renderError(code: ErrorCode, requestId: string, html: boolean, detail?: string, extra?: Record<string, unknown>): ErrorBody {
   const { status, message } = ERRORS[code]
   if (!html) {
     const json: Record<string, unknown> = { error: code, status, message, request_id: requestId }
     if (detail) json.detail = detail
+    if (extra) Object.assign(json, extra)
     return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(json) }
   }
   const title = `${status} ${STATUS_CODES[status] ?? ''}`.trim()
@@ -33,6 +36,19 @@ ${detail ? `<p>${escapeHtml(detail)}</p>` : ''}<p><small>Error <code>${code}</co
 </body></html>
 `
   return { status, contentType: 'text/html; charset=utf-8', body }
+}
+
+export interface ReplyErrorOptions {
+  detail?: string
+  /** Default: HTML when the client accepts it. */
+  html?: boolean
+  extra?: Record<string, unknown>
+}
+
+/** The error answer through fastify, with the request id and no caching. */
+export function replyError(reply: FastifyReply, code: ErrorCode, options: ReplyErrorOptions = {}) {
+  const page = renderError(code, reply.request.id, options.html ?? wantsHtml(reply.request.headers), options.detail, options.extra)
+  return reply.code(page.status).header('cache-control', 'no-store').header('x-request-id', reply.request.id).type(page.contentType).send(page.body)
 }
 
 /** Answers on a plain ServerResponse (used after fastify's reply has been hijacked). */
