@@ -7,7 +7,6 @@ import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './config/compile.js'
-import type { ErrorCode } from './errors.js'
 import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { forward } from './proxy/forward.js'
@@ -159,8 +158,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
-  const sendPage = (reply: FastifyReply, code: ErrorCode, detail?: string) => replyError(reply, code, { detail })
-
   app.all('*', (request, reply) => {
     const req = request.raw
     const logging = (request.log as Logger).isLevelEnabled('info')
@@ -177,8 +174,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       })
     }
     const refused = (req as RefusedTarget)[REFUSED_TARGET]
-    if (refused) return sendPage(reply, refused.code, refused.detail)
-    if (REFUSED_METHODS.has(req.method!)) return sendPage(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
+    if (refused) return replyError(reply, refused.code, { detail: refused.detail })
+    if (REFUSED_METHODS.has(req.method!)) return replyError(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
     const current = runtime
     const url = req.url!
     const q = url.indexOf('?')
@@ -195,7 +192,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       }
       if (!resolution.ok) {
         if (resolution.code === 'GH_ERR_UNAUTHENTICATED') return askToSignIn(reply, current, resolution.route?.idp)
-        return sendPage(reply, resolution.code, resolution.detail)
+        return replyError(reply, resolution.code, { detail: resolution.detail })
       }
       reply.hijack()
       forward(current, resolution.route, req, reply.raw, path, q === -1 ? '' : url.slice(q), request.id, request.log, user)

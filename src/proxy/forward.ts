@@ -39,7 +39,6 @@ function bounded(body: IncomingMessage, limit: number): Transform {
 
 export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string, session: Session | undefined): ForwardContext {
   const peerAddress = req.socket.remoteAddress ?? ''
-  const audience = parseHost(req.headers.host)?.hostname ?? ''
   return {
     route,
     peerAddress,
@@ -50,7 +49,8 @@ export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Ro
     identityHeader: runtime.config.identity.header,
     identityHeaders: runtime.config.identity.headerNames,
     claimHeaders: runtime.config.identity.claimHeaders,
-    identity: session && { assertion: runtime.config.identity.signer.assertion(session.identity, audience), session },
+    // The audience is the route's host; parsed only when there is someone to vouch for.
+    identity: session && { assertion: runtime.config.identity.signer.assertion(session.identity, parseHost(req.headers.host)?.hostname ?? ''), session },
   }
 }
 
