@@ -2,14 +2,12 @@
 // and "who am I", served on every route host.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
-import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as oidc from 'openid-client'
 import type { Config } from '../config/compile.js'
 import { GatehouseError, type ErrorCode } from '../errors.js'
 import { replyError } from '../proxy/pages.js'
-import { parseHost } from '../routes/host.js'
+import { requestOrigin } from '../proxy/authorize.js'
 import { isHttpLoopback } from '../session/chunks.js'
 import { SessionCookie } from '../session/cookie.js'
 import { newSessionId, parseCookies, type SessionData, type SessionStore } from '../session/sessions.js'
@@ -41,17 +39,6 @@ export interface AuthDeps {
 }
 
 const random = () => randomBytes(24).toString('base64url')
-
-/** The origin the browser used: our scheme (or, from a trusted proxy, the one it says)
- *  and the Host header, which routing has already required to be valid. */
-export function requestOrigin(req: IncomingMessage, config: Config): string | undefined {
-  const host = req.headers.host
-  if (!parseHost(host)) return undefined
-  let proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http'
-  const forwarded = req.headers['x-forwarded-proto']
-  if ((forwarded === 'https' || forwarded === 'http') && config.isTrustedProxy(req.socket.remoteAddress ?? '')) proto = forwarded
-  return `${proto}://${host!.toLowerCase()}`
-}
 
 /** Each sign-in has its own cookie, named after its state, so sign-ins started in
  *  several tabs at once do not overwrite each other. */

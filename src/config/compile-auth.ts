@@ -23,11 +23,10 @@ let processSecret: string | undefined
 
 export function compileSession(spec: ConfigSpec['session']): SessionSettings {
   const secrets = spec?.secrets
-  processSecret ??= randomBytes(32).toString('base64')
   return Object.freeze({
     cookieName: spec?.cookie_name ?? '_gatehouse',
     // One secret per process, kept across reloads, when none is configured.
-    secrets: Object.freeze(secrets ?? [processSecret]),
+    secrets: Object.freeze(secrets ?? [(processSecret ??= randomBytes(32).toString('base64'))]),
     ephemeral: secrets === undefined,
     domain: spec?.domain,
     sameSite: (spec?.same_site ?? 'lax') as SameSite,

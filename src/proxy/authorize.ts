@@ -1,9 +1,12 @@
-// Builds the policy engine's plain input from a request.
+// What a request says about its client and origin, and the policy engine's plain input
+// built from it.
 
 import type { IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import proxyaddr from 'proxy-addr'
 import type { Config } from '../config/compile.js'
 import type { PolicyInput, PreparedUser } from '../policy/index.js'
+import { parseHost } from '../routes/host.js'
 
 /** The client's address: the peer, unless the peer is a trusted proxy, in which case
  *  the nearest address in X-Forwarded-For that is not itself trusted. */
@@ -30,4 +33,15 @@ export function policyInput(req: IncomingMessage, config: Config, hostname: stri
     },
     user,
   }
+}
+
+/** The origin the browser used: our scheme (or, from a trusted proxy, the one it says)
+ *  and the Host header, which routing has already required to be valid. */
+export function requestOrigin(req: IncomingMessage, config: Config): string | undefined {
+  const host = req.headers.host
+  if (!parseHost(host)) return undefined
+  let proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http'
+  const forwarded = req.headers['x-forwarded-proto']
+  if ((forwarded === 'https' || forwarded === 'http') && config.isTrustedProxy(req.socket.remoteAddress ?? '')) proto = forwarded
+  return `${proto}://${host!.toLowerCase()}`
 }
