@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { benchCompile, benchDecisions } from './policy.js'
 import { benchRouteTable } from './route-table.js'
+import { BENCH_SECRET, benchSessionCookie } from './session.js'
 
 const { values } = parseArgs({
   options: {
@@ -58,14 +59,46 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`nothing listening on ${port}`)
 }
 
+/** Two routes on one Gatehouse: /public/ open to anyone, and everything else behind a
+ *  policy that needs a signed-in member of a group, with identity headers: the path
+ *  users take. The IdP has explicit endpoints, so nothing is discovered. */
 async function startGatehouse(upstreamPort: number, port: number): Promise<void> {
   const dir = path.join(work, 'gatehouse')
   mkdirSync(path.join(dir, 'policies'), { recursive: true })
   // Access logs are off (log_level: warn), as they are for the other contenders.
-  writeFileSync(path.join(dir, 'config.yaml'), `address: 127.0.0.1:${port}\nlog_level: warn\n`)
+  writeFileSync(path.join(dir, 'config.yaml'), `address: 127.0.0.1:${port}
+log_level: warn
+authorize_log_fields: []
+session:
+  secrets: [${BENCH_SECRET}]
+idps:
+  - id: bench
+    issuer: http://127.0.0.1:9/
+    authorization_url: http://127.0.0.1:9/authorize
+    token_url: http://127.0.0.1:9/token
+    jwks_url: http://127.0.0.1:9/jwks
+    client_id: bench
+    client_secret: bench
+`)
   writeFileSync(
     path.join(dir, 'policies', 'bench.yaml'),
-    `routes:\n  - from: http://127.0.0.1:${port}\n    to: http://127.0.0.1:${upstreamPort}\n    allow_public_unauthenticated_access: true\n`,
+    `routes:
+  - from: http://127.0.0.1:${port}
+    prefix: /public/
+    to: http://127.0.0.1:${upstreamPort}
+    allow_public_unauthenticated_access: true
+  - from: http://127.0.0.1:${port}
+    to: http://127.0.0.1:${upstreamPort}
+    pass_identity_headers: true
+    policy:
+      - allow:
+          and:
+            - groups: { has: staff }
+            - email: { ends_with: "@example.com" }
+      - deny:
+          or:
+            - http_path: { starts_with: /admin }
+`,
   )
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/gatehouse.js'), 'serve', '--config', path.join(dir, 'config.yaml')], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -100,8 +133,9 @@ http {
 
 interface Sample { rps: number; p50: number; p99: number }
 
-async function loadWithWrk(url: string): Promise<Sample> {
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url], { encoding: 'utf8' })
+async function loadWithWrk(url: string, headers: Record<string, string> = {}): Promise<Sample> {
+  const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...extra, url], { encoding: 'utf8' })
   const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }
   const field = (re: RegExp) => {
     const m = re.exec(out)
@@ -115,13 +149,13 @@ async function loadWithWrk(url: string): Promise<Sample> {
   }
   return {
     rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
-    p50: ms(field(/50%\s+(\S+)/)),
-    p99: ms(field(/99%\s+(\S+)/)),
+    p50: ms(field(/^\s*50%\s+(\S+)/m)),
+    p99: ms(field(/^\s*99%\s+(\S+)/m)),
   }
 }
 
-async function loadWithAutocannon(url: string): Promise<Sample> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION })
+async function loadWithAutocannon(url: string, headers: Record<string, string> = {}): Promise<Sample> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers })
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
 }
 
@@ -152,7 +186,7 @@ async function main() {
   if (values['skip-proxy']) return
 
   const upstreamPort = await startForked('bench/upstream.ts')
-  const contenders: { name: string; url: string }[] = [{ name: 'upstream (direct)', url: `http://127.0.0.1:${upstreamPort}/` }]
+  const contenders: { name: string; url: string; headers?: Record<string, string> }[] = [{ name: 'upstream (direct)', url: `http://127.0.0.1:${upstreamPort}/` }]
   const bare = await startForked('bench/bare-proxy.ts', [String(upstreamPort)])
   contenders.push({ name: '@fastify/http-proxy', url: `http://127.0.0.1:${bare}/` })
   if (has('nginx')) {
@@ -164,14 +198,19 @@ async function main() {
   }
   const gatehousePort = await freePort()
   await startGatehouse(upstreamPort, gatehousePort)
-  contenders.push({ name: 'Gatehouse', url: `http://127.0.0.1:${gatehousePort}/` })
+  contenders.push({ name: 'Gatehouse public', url: `http://127.0.0.1:${gatehousePort}/public/` })
+  const signedIn = { cookie: benchSessionCookie() }
+  // Checked once before measuring: a cookie that did not open would bench the sign-in redirect.
+  const probe = await fetch(`http://127.0.0.1:${gatehousePort}/`, { headers: signedIn, redirect: 'manual' })
+  if (probe.status !== 200) throw new Error(`the bench session was not accepted (status ${probe.status})`)
+  contenders.push({ name: 'Gatehouse signed in', url: `http://127.0.0.1:${gatehousePort}/`, headers: signedIn })
 
   // Warm-up: JIT and connection pools, not measured.
-  for (const c of contenders) await load(c.url).catch(() => undefined)
+  for (const c of contenders) await load(c.url, c.headers).catch(() => undefined)
 
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]))
   for (let round = 0; round < ROUNDS; round++) {
-    for (const c of contenders) samples.get(c.name)!.push(await load(c.url))
+    for (const c of contenders) samples.get(c.name)!.push(await load(c.url, c.headers))
   }
 
   const summary = contenders.map((c) => {
@@ -183,11 +222,12 @@ async function main() {
   for (const r of summary) {
     console.log(`  ${r.name.padEnd(22)}${r.rps.toFixed(0).padStart(10)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(10)}`)
   }
-  const gatehouse = summary.find((r) => r.name === 'Gatehouse')!
   console.log()
-  for (const r of summary) {
-    if (r === gatehouse || r.name.startsWith('upstream')) continue
-    console.log(`  Gatehouse / ${r.name}: ${(gatehouse.rps / r.rps).toFixed(2)}x req/s, p99 ${(gatehouse.p99 / r.p99).toFixed(2)}x`)
+  for (const gatehouse of summary.filter((r) => r.name.startsWith('Gatehouse'))) {
+    for (const r of summary) {
+      if (r.name.startsWith('Gatehouse') || r.name.startsWith('upstream')) continue
+      console.log(`  ${gatehouse.name} / ${r.name}: ${(gatehouse.rps / r.rps).toFixed(2)}x req/s, p99 ${(gatehouse.p99 / r.p99).toFixed(2)}x`)
+    }
   }
 }
 
