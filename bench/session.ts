@@ -3,7 +3,7 @@
 // identity on every request without an IdP in the loop.
 
 import { SessionCookie } from '../src/session/cookie.js'
-import type { SessionData } from '../src/session/sessions.js'
+import type { SessionData } from '../src/session/store.js'
 
 export const BENCH_SECRET = Buffer.alloc(32, 7).toString('base64')
 

@@ -6,7 +6,7 @@ import { loadConfig } from './config/load.js'
 import {
   explainRequest, formatExplanation, formatResult, formatSummary, loadPolicyTests, parseUserJson, requestFromFlags, runPolicyTests, summarize,
   type ExplainFlags,
-} from './config/policy-tests.js'
+} from './tools/policy-tests.js'
 import type { Config } from './config/compile.js'
 import { ConfigError, formatIssue } from './errors.js'
 import { serveUntilSignalled } from './serve.js'

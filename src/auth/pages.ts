@@ -1,7 +1,7 @@
 // The sign-in chooser and the "who am I" page: small, static HTML, every value escaped.
 
 import type { IdpSettings } from './providers.js'
-import { escapeHtml } from '../html.js'
+import { escapeHtml } from '../http/html.js'
 
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem;color:#222}
 a.idp{display:flex;align-items:center;gap:.75rem;padding:.75rem 1rem;margin:.5rem 0;border:1px solid #ccc;border-radius:6px;text-decoration:none;color:inherit}

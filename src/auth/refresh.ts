@@ -3,7 +3,7 @@
 
 import type { FastifyBaseLogger } from 'fastify'
 import * as oidc from 'openid-client'
-import type { Session, SessionData } from '../session/sessions.js'
+import type { Session, SessionData } from '../session/store.js'
 import type { ProviderRegistry } from './registry.js'
 
 /** Renew when less than this is left, so upstreams never get an expiring token. */

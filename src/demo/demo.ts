@@ -23,7 +23,7 @@ export async function startDemo(config: Config): Promise<RunningDemo | undefined
   try {
     if (demo.idp) {
       // Loaded only for the demo: production installs never run the development IdP.
-      const { startDevIdp, DEMO_USERS } = await import('../auth/dev-idp.js')
+      const { startDevIdp, DEMO_USERS } = await import('./dev-idp.js')
       const issuer = `http://${addressText(demo.idp)}`
       const origins = [...new Set(config.routes.map((r) => `${r.origin.scheme}://${r.hostKey}`))]
       const clients = config.idps

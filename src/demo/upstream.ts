@@ -4,7 +4,7 @@
 import http, { type Server } from 'node:http'
 import type { ListenAddress } from '../config/spec.js'
 import { GatehouseError } from '../errors.js'
-import { escapeHtml } from '../html.js'
+import { escapeHtml } from '../http/html.js'
 
 export function assertDemoAllowed(): void {
   if (process.env.NODE_ENV === 'production') {

@@ -7,9 +7,9 @@ import { GatehouseError } from '../errors.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { parseHost } from '../routes/host.js'
 import type { Route } from '../routes/route.js'
-import type { Session } from '../session/sessions.js'
+import type { Session } from '../session/store.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
-import { sendError } from './pages.js'
+import { sendError } from '../http/answers.js'
 import type { Runtime } from './runtime.js'
 
 /** The path the upstream receives: the normalised one, with the matched prefix swapped

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Route } from '../routes/route.js'
 import { findClaim } from '../policy/index.js'
 import type { TemplatePart } from '../routes/route.js'
-import type { Session, SessionData } from '../session/sessions.js'
+import type { Session, SessionData } from '../session/store.js'
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
  *  are never forwarded. `expect` is handled by Node itself (100-continue). */

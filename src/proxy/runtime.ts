@@ -4,8 +4,8 @@
 import type { Config } from '../config/compile.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
-import { CookieSessions, type SessionStore } from '../session/sessions.js'
-import type { RouteUpstreams, UpstreamPools } from './upstreams.js'
+import { CookieSessions, type SessionStore } from '../session/store.js'
+import type { RouteUpstreams, UpstreamPools } from '../upstream/pools.js'
 
 export interface Runtime {
   readonly config: Config

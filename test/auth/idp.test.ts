@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { fetch } from 'undici'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import { idp as startTestIdp, pkcePair, NAMESPACED_ROLES_CLAIM, TEST_CLIENT, type TestIdp, type IdpOptions } from '../helpers/idp.js'
-import { startDevIdp, DEMO_USERS } from '../../src/auth/dev-idp.js'
+import { startDevIdp, DEMO_USERS } from '../../src/demo/dev-idp.js'
 import { assertDemoAllowed } from '../../src/demo/upstream.js'
 import { GatehouseError } from '../../src/errors.js'
 

@@ -13,8 +13,8 @@ import {
   type OidcProviderOptions,
   type ProviderMiddleware,
   type RunningOidcProvider,
-} from '../../src/auth/dev-idp.js'
-import { NAMESPACED_ROLES_CLAIM, type OidcUser } from '../../src/auth/oidc-users.js'
+} from '../../src/demo/dev-idp.js'
+import { NAMESPACED_ROLES_CLAIM, type OidcUser } from '../../src/demo/oidc-users.js'
 import type { Teardown } from './upstream.js'
 
 export { NAMESPACED_ROLES_CLAIM, type OidcUser, type OidcClient }

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.js'
 import {
   buildPolicyInput, explainRequest, formatExplanation, formatResult, loadPolicyTests, parseTestFile, parseTime, parseUrl,
   parseUserJson, requestFromFlags, runPolicyTests, summarize, type TestRequest,
-} from '../../src/config/policy-tests.js'
+} from '../../src/tools/policy-tests.js'
 import type { ConfigIssue } from '../../src/errors.js'
 import { configDir } from '../helpers/gatehouse.js'
 

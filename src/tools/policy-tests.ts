@@ -17,9 +17,9 @@ import { normalizeTarget } from '../routes/normalize.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
 import { suggest } from '../suggest.js'
-import type { Config } from './compile.js'
-import { displayName, readBounded, readYaml, type LoadOptions } from './load.js'
-import { dict, list, located, obj, refine, report, str, toPlain, type Located, type Location, type Reader } from './schema.js'
+import type { Config } from '../config/compile.js'
+import { displayName, readBounded, readYaml, type LoadOptions } from '../config/load.js'
+import { dict, list, located, obj, refine, report, str, toPlain, type Located, type Location, type Reader } from '../config/schema.js'
 
 export const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'sign_in']
 

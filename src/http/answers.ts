@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ERRORS, type ErrorCode } from '../errors.js'
-import { escapeHtml } from '../html.js'
+import { escapeHtml } from './html.js'
 
 export const wantsHtml = (headers: IncomingHttpHeaders) => (headers.accept ?? '').includes('text/html')
 

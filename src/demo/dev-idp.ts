@@ -20,7 +20,7 @@ import type {
 } from 'oidc-provider'
 import { GatehouseError } from '../errors.js'
 import { describeUser, findAccountIn, NAMESPACED_ROLES_CLAIM, scopeClaims, type OidcUser } from './oidc-users.js'
-import { escapeHtml } from '../html.js'
+import { escapeHtml } from '../http/html.js'
 
 export type { OidcUser } from './oidc-users.js'
 
