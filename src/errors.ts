@@ -26,6 +26,7 @@ export const ERRORS = {
   GH_ERR_IDP_UNAVAILABLE: { status: 503, message: 'the identity provider cannot be reached' },
   GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },
   GH_ERR_SESSION_SECRET: { status: 500, message: 'a session secret is not a 32-byte key in base64' },
+  GH_ERR_SESSION_STORE_UNAVAILABLE: { status: 503, message: 'sessions cannot be read right now' },
   GH_ERR_SESSION_TOO_LARGE: { status: 500, message: 'the session is too large to fit in its cookies' },
   GH_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>

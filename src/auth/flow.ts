@@ -7,18 +7,19 @@ import * as oidc from 'openid-client'
 import type { Config } from '../config/compile.js'
 import { GatehouseError, type ErrorCode } from '../errors.js'
 import { replyError } from '../http/answers.js'
-import { requestOrigin } from '../proxy/authorize.js'
-import { isHttpLoopback } from '../session/chunks.js'
+import { CALLBACK_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, USER_JSON_PATH, USER_PAGE_PATH } from '../http/endpoints.js'
+import { isHttpLoopback } from '../http/loopback.js'
+import { requestOrigin } from '../http/request.js'
 import { SessionCookie } from '../session/cookie.js'
-import { newSessionId, parseCookies, type SessionData, type SessionStore } from '../session/store.js'
+import { parseCookies } from '../session/cookies.js'
+import { newSessionId, type SessionData, type SessionStore } from '../session/store.js'
 import { mapClaims } from './claims.js'
+import { OidcFailure, translateOidcError } from './oidc-errors.js'
 import { chooserPage, userPage } from './pages.js'
+import { refreshTime } from './refresh.js'
 import { safeRedirect } from './redirect.js'
 import type { ProviderRegistry } from './registry.js'
 
-export const CALLBACK_PATH = '/oauth2/callback'
-export const SIGN_IN_PATH = '/.gatehouse/sign_in'
-export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
 /** Tolerated difference between our clock and the IdP's. */
 const CLOCK_SKEW_SECONDS = 60
 /** A sign-in must finish within this; the transaction cookie dies with it. */
@@ -33,9 +34,9 @@ interface Transaction {
 }
 
 export interface AuthDeps {
-  config(): Config
-  sessions(): SessionStore
-  providers: ProviderRegistry
+  /** The current config and its session store, taken once per request. */
+  runtime(): { readonly config: Config; readonly sessions: SessionStore }
+  readonly providers: ProviderRegistry
 }
 
 const random = () => randomBytes(24).toString('base64url')
@@ -69,8 +70,8 @@ function sameSecret(a: string, b: string): boolean {
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   app.get(SIGN_IN_PATH, async (request, reply) => {
-    const config = deps.config()
-    const origin = requestOrigin(request.raw, config)
+    const { config, sessions } = deps.runtime()
+    const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
     const providers = deps.providers.list()
@@ -105,8 +106,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   })
 
   app.get(CALLBACK_PATH, async (request, reply) => {
-    const config = deps.config()
-    const origin = requestOrigin(request.raw, config)
+    const { config, sessions } = deps.runtime()
+    const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
     const state = query(request, 'state')
     if (!state || state.length > 256) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'the answer from the identity provider carries no valid state')
@@ -132,7 +133,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       // openid-client checks exp but only the type of iat; a token issued in the future
       // (beyond clock skew) is forged or from a broken clock, and is refused.
       if (typeof idClaims.iat !== 'number' || idClaims.iat > Math.floor(Date.now() / 1000) + CLOCK_SKEW_SECONDS) {
-        throw Object.assign(new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the ID token was issued in the future'), { code: 'ID_TOKEN_IAT_IN_FUTURE' })
+        throw new OidcFailure('GH_ERR_SIGN_IN_FAILED', 'ID_TOKEN_IAT_IN_FUTURE', 'the ID token was issued in the future', undefined, undefined)
       }
       let claims: Record<string, unknown> = { ...idClaims }
       if (provider.settings.userinfo) {
@@ -141,6 +142,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         claims = { ...info, ...idClaims }
       }
       const mapped = mapClaims(provider.settings, claims)
+      const now = Math.floor(Date.now() / 1000)
       const data: SessionData = {
         sid: newSessionId(),
         idp: tx.idp,
@@ -153,29 +155,29 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         idToken: tokens.id_token,
         accessToken: tokens.access_token,
         refreshToken: tokens.refresh_token,
-        accessExpiresAt: tokens.expires_in === undefined ? undefined : Math.floor(Date.now() / 1000) + tokens.expires_in,
+        accessExpiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in,
+        refreshAt: tokens.refresh_token === undefined ? undefined : refreshTime(now, tokens.expires_in),
       }
       // A sign-in always starts a new session (new sid, new cookie): no fixation.
-      const sessionCookies = deps.sessions().write(data, cookieJar, isHttpLoopback(origin))
+      const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })
       request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
       return reply.header('set-cookie', [...clearTx, ...sessionCookies]).header('cache-control', 'no-store').redirect(tx.rd, 302)
     } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as Error).name
-      // openid-client's message is generic; its cause names the check that failed.
-      const cause = (err as { cause?: { message?: string } }).cause?.message
-      request.log.warn({ idp: tx.idp, err: { code, message: (err as Error).message, cause } }, 'sign-in failed')
-      return page(reply, 'GH_ERR_SIGN_IN_FAILED', `the identity provider's answer did not pass the checks (${code})`, clearTx)
+      const failure = translateOidcError(err)
+      request.log.warn({ idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message } }, 'sign-in failed')
+      return page(reply, failure.code, failure.message, clearTx)
     }
   })
 
   app.get(SIGN_OUT_PATH, async (request, reply) => {
-    const config = deps.config()
-    const origin = requestOrigin(request.raw, config)
+    const { config, sessions } = deps.runtime()
+    const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
     const cookieJar = parseCookies(request.headers.cookie)
-    const session = deps.sessions().read(cookieJar)
-    const cleared = deps.sessions().write(undefined, cookieJar, isHttpLoopback(origin))
+    const found = await sessions.get(cookieJar)
+    const session = typeof found === 'string' ? undefined : found
+    const cleared = await sessions.delete(cookieJar, { httpLoopback: isHttpLoopback(origin) })
     reply.header('set-cookie', cleared).header('cache-control', 'no-store')
     const provider = session ? deps.providers.get(session.data.idp) : undefined
     if (session && provider?.ready && provider.settings.logout && provider.config.serverMetadata().end_session_endpoint) {
@@ -188,13 +190,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     return reply.redirect(rd, 302)
   })
 
-  const whoAmI = (request: FastifyRequest) => {
-    const session = deps.sessions().read(parseCookies(request.headers.cookie))
-    if (!session) return { signed_in: false as const }
+  const whoAmI = async (request: FastifyRequest) => {
+    const found = await deps.runtime().sessions.get(parseCookies(request.headers.cookie))
+    if (typeof found === 'string') return { signed_in: false as const }
+    const session = found
     // Never tokens: this answer is readable by any script on the page.
     const { data } = session
     return { signed_in: true as const, user: data.user, email: data.email, name: data.name, groups: data.groups, sub: data.sub, idp: data.idp, expires_at: session.exp }
   }
-  app.get('/.gatehouse/user', (request, reply) => reply.header('cache-control', 'no-store').send(whoAmI(request)))
-  app.get('/.gatehouse/', (request, reply) => reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(userPage(whoAmI(request))))
+  app.get(USER_JSON_PATH, async (request, reply) => reply.header('cache-control', 'no-store').send(await whoAmI(request)))
+  app.get(USER_PAGE_PATH, async (request, reply) => reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(userPage(await whoAmI(request))))
 }

@@ -5,6 +5,7 @@
 import * as oidc from 'openid-client'
 import type { FastifyBaseLogger } from 'fastify'
 import { GatehouseError } from '../errors.js'
+import { isLoopbackUrl } from '../http/loopback.js'
 
 export interface IdpSettings {
   readonly id: string
@@ -37,12 +38,6 @@ export interface IdpSettings {
 
 const FIRST_RETRY_MS = 1_000
 const MAX_RETRY_MS = 30_000
-
-/** http is for IdPs on this machine only (tests, the demo); anything else must be https. */
-export function isLoopbackUrl(text: string): boolean {
-  const { hostname } = new URL(text)
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
-}
 
 function clientAuth(settings: IdpSettings): oidc.ClientAuth {
   switch (settings.tokenEndpointAuthMethod) {

@@ -46,20 +46,24 @@ export interface Config {
   readonly routes: readonly Route[]
   /** Fields of the one log line written per policy decision; empty turns it off. */
   readonly authorizeLogFields: readonly AuthorizeLogField[]
-  readonly identity: {
-    readonly signer: IdentitySigner
-    /** True when no signing_key_file was given: the key lives only as long as the process. */
-    readonly ephemeral: boolean
-    /** Lower-case name of the header carrying the assertion. */
-    readonly header: string
-    /** jwt_claims_headers, lower-cased header names -> claim names. */
-    readonly claimHeaders: readonly (readonly [string, string])[]
-    /** Every header name that carries identity (never accepted from clients). */
-    readonly headerNames: ReadonlySet<string>
-  }
+  readonly identity: IdentitySettings
   readonly idps: readonly IdpSettings[]
+  /** The ids of `idps`: a session from any other IdP is refused. */
+  readonly idpIds: ReadonlySet<string>
   readonly session: SessionSettings
   readonly demo: { readonly upstream: ListenAddress | undefined; readonly idp: ListenAddress | undefined } | undefined
+}
+
+export interface IdentitySettings {
+  readonly signer: IdentitySigner
+  /** True when no signing_key_file was given: the key lives only as long as the process. */
+  readonly ephemeral: boolean
+  /** Lower-case name of the header carrying the assertion. */
+  readonly header: string
+  /** jwt_claims_headers, lower-cased header names -> claim names. */
+  readonly claimHeaders: readonly (readonly [string, string])[]
+  /** Every header name that carries identity (never accepted from clients). */
+  readonly headerNames: ReadonlySet<string>
 }
 
 export interface CompileInput {
@@ -172,6 +176,7 @@ export function compileConfig(input: CompileInput): Config {
       headerNames: new Set([identityHeader, ...claimHeaders.map(([h]) => h)].map((h) => h.replace(/[_.]/g, '-'))),
     }),
     idps: Object.freeze(idps),
+    idpIds: new Set(idps.map((idp) => idp.id)),
     session: compileSession(spec.session),
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })

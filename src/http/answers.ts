@@ -67,15 +67,24 @@ export function sendError(res: ServerResponse, headers: IncomingHttpHeaders, cod
   res.end(page.body)
 }
 
-/** Answers on a raw socket, for upgrade requests that never became a ServerResponse. */
-export function writeSocketError(socket: Duplex, code: ErrorCode, requestId: string, detail?: string, setCookies: readonly string[] = []): void {
-  const page = renderError(code, requestId, false, detail)
+export interface SocketErrorOptions {
+  readonly detail?: string
+  readonly setCookies?: readonly string[]
+  /** Added to the JSON body (sign_in_url, say). */
+  readonly extra?: Record<string, unknown>
+}
+
+/** Answers on a raw socket, for upgrade requests that never became a ServerResponse;
+ *  returns the status written. */
+export function writeSocketError(socket: Duplex, code: ErrorCode, requestId: string, options: SocketErrorOptions = {}): number {
+  const page = renderError(code, requestId, false, options.detail, options.extra)
   if (socket.writable) {
     socket.end(
       `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n` +
         `content-type: ${page.contentType}\r\ncontent-length: ${Buffer.byteLength(page.body)}\r\n` +
-        setCookies.map((c) => `set-cookie: ${c}\r\n`).join('') +
+        (options.setCookies ?? []).map((c) => `set-cookie: ${c}\r\n`).join('') +
         `cache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${page.body}`,
     )
   }
+  return page.status
 }

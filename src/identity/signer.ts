@@ -6,6 +6,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { GatehouseError } from '../errors.js'
+import type { IdentityClaims } from './claims.js'
 
 export const DEFAULT_IDENTITY_HEADER = 'X-Gatehouse-Jwt-Assertion'
 
@@ -14,17 +15,6 @@ export const ASSERTION_TTL_SECONDS = 300
 /** Re-sign when less than this is left, so an upstream never receives a nearly dead token. */
 const REFRESH_MARGIN_SECONDS = 60
 const CACHE_LIMIT = 10_000
-
-export interface IdentityClaims {
-  /** The IdP's subject. */
-  readonly sub: string
-  readonly user: string
-  readonly email: string | undefined
-  readonly groups: readonly string[]
-  readonly name: string | undefined
-  /** The session id, so an upstream can tell sessions apart (and the cache key). */
-  readonly sid: string
-}
 
 export interface PublicJwk {
   readonly kty: string
@@ -43,7 +33,7 @@ let processKey: IdentitySigner | undefined
 export class IdentitySigner {
   readonly jwk: PublicJwk
   private readonly header: string
-  private readonly cache = new Map<string, { token: string; exp: number }>()
+  private readonly cache = new Map<string, { token: string; exp: number; identity: IdentityClaims }>()
 
   private constructor(private readonly key: KeyObject) {
     const pub = createPublicKey(key).export({ format: 'jwk' }) as { kty: string; crv: string; x: string; y: string }
@@ -89,7 +79,8 @@ export class IdentitySigner {
   assertion(identity: IdentityClaims, audience: string, nowSeconds = Math.floor(Date.now() / 1000)): string {
     const cacheKey = `${identity.sid}\n${audience}`
     const cached = this.cache.get(cacheKey)
-    if (cached && cached.exp - nowSeconds > REFRESH_MARGIN_SECONDS) return cached.token
+    // A refreshed session is a new object with possibly new groups: it is signed afresh.
+    if (cached && cached.identity === identity && cached.exp - nowSeconds > REFRESH_MARGIN_SECONDS) return cached.token
     const exp = nowSeconds + ASSERTION_TTL_SECONDS
     const payload = b64url(JSON.stringify({
       iss: audience, aud: audience, sub: identity.sub, user: identity.user, email: identity.email,
@@ -100,7 +91,7 @@ export class IdentitySigner {
     const signature = sign('sha256', Buffer.from(signingInput), { key: this.key, dsaEncoding: 'ieee-p1363' })
     const token = `${signingInput}.${b64url(signature)}`
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
-    this.cache.set(cacheKey, { token, exp })
+    this.cache.set(cacheKey, { token, exp, identity })
     return token
   }
 }

@@ -1,47 +1,50 @@
-// What a request says about its client and origin, and the policy engine's plain input
-// built from it.
+// The policy decision for one exchange: the engine's plain input built from the request,
+// evaluated, and written to the decision log and metrics. The engine itself stays pure.
 
 import type { IncomingMessage } from 'node:http'
-import type { TLSSocket } from 'node:tls'
-import proxyaddr from 'proxy-addr'
-import type { Config } from '../config/compile.js'
-import type { PolicyInput, PreparedUser } from '../policy/index.js'
-import { parseHost } from '../routes/host.js'
+import type { FastifyBaseLogger } from 'fastify'
+import { clientAddress } from '../http/request.js'
+import { logDecision } from '../ops/decision-log.js'
+import type { Metrics } from '../ops/metrics.js'
+import type { Decision, PolicyInput, PreparedUser } from '../policy/index.js'
+import type { Route } from '../routes/route.js'
+import type { Runtime } from './runtime.js'
 
-/** The client's address: the peer, unless the peer is a trusted proxy, in which case
- *  the nearest address in X-Forwarded-For that is not itself trusted. */
-export function clientAddress(req: IncomingMessage, config: Config): string {
-  const peer = req.socket.remoteAddress ?? ''
-  const address = config.isTrustedProxy(peer) ? proxyaddr(req, (a) => config.isTrustedProxy(a)) : peer
-  // Node reports IPv4 clients of a dual-stack listener as ::ffff:a.b.c.d; policies
-  // name them as IPv4.
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+export interface AuthorizeInput {
+  readonly runtime: Runtime
+  readonly req: IncomingMessage
+  readonly route: Route
+  /** The method judged: the request's own, or the one a forward-auth caller describes. */
+  readonly method: string
+  readonly hostname: string
+  /** The normalised path. */
+  readonly path: string
+  readonly user: PreparedUser | undefined
+  readonly log: FastifyBaseLogger
+  readonly metrics: Metrics | undefined
 }
 
-export function policyInput(req: IncomingMessage, config: Config, hostname: string, path: string, user: PreparedUser | undefined, method = req.method ?? 'GET'): PolicyInput {
-  const origin = req.headers.origin
+export function policyInput(a: AuthorizeInput): PolicyInput {
+  const { req } = a
   const requestMethod = req.headers['access-control-request-method']
   return {
     request: {
-      method,
-      path,
-      host: hostname,
-      sourceIp: clientAddress(req, config),
+      method: a.method,
+      path: a.path,
+      host: a.hostname,
+      sourceIp: clientAddress(req, a.runtime.config.isTrustedProxy),
       time: Date.now(),
-      origin,
+      origin: req.headers.origin,
       accessControlRequestMethod: typeof requestMethod === 'string' ? requestMethod : undefined,
     },
-    user,
+    user: a.user,
   }
 }
 
-/** The origin the browser used: our scheme (or, from a trusted proxy, the one it says)
- *  and the Host header, which routing has already required to be valid. */
-export function requestOrigin(req: IncomingMessage, config: Config): string | undefined {
-  const host = req.headers.host
-  if (!parseHost(host)) return undefined
-  let proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http'
-  const forwarded = req.headers['x-forwarded-proto']
-  if ((forwarded === 'https' || forwarded === 'http') && config.isTrustedProxy(req.socket.remoteAddress ?? '')) proto = forwarded
-  return `${proto}://${host!.toLowerCase()}`
+export function authorize(a: AuthorizeInput): Decision {
+  const input = policyInput(a)
+  const decision = a.route.policy.evaluate(input)
+  logDecision(a.log, a.runtime.config.authorizeLogFields, a.route, input, decision)
+  a.metrics?.decisions.inc({ route: a.route.id, verdict: decision.verdict })
+  return decision
 }

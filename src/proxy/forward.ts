@@ -5,12 +5,10 @@ import { Transform } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { GatehouseError } from '../errors.js'
 import type { FastifyBaseLogger } from 'fastify'
-import { parseHost } from '../routes/host.js'
 import type { Route } from '../routes/route.js'
-import type { Session } from '../session/store.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
 import { sendError } from '../http/answers.js'
-import type { Runtime } from './runtime.js'
+import type { Forward } from './outcome.js'
 
 /** The path the upstream receives: the normalised one, with the matched prefix swapped
  *  for prefix_rewrite when set. */
@@ -37,36 +35,39 @@ function bounded(body: IncomingMessage, limit: number): Transform {
   return body.pipe(counter)
 }
 
-export function forwardContext(runtime: Runtime, req: IncomingMessage, route: Route, requestId: string, upstreamHost: string, session: Session | undefined): ForwardContext {
+/** What the header builder needs to know about one forward. */
+export function forwardContext(outcome: Forward, req: IncomingMessage, requestId: string, upstreamHost: string): ForwardContext {
+  const { runtime, session } = outcome
+  const { config } = runtime
   const peerAddress = req.socket.remoteAddress ?? ''
   return {
-    route,
+    route: outcome.route,
     peerAddress,
-    trusted: runtime.config.isTrustedProxy(peerAddress),
+    trusted: config.isTrustedProxy(peerAddress),
     proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
     requestId,
     upstreamHost,
-    identityHeader: runtime.config.identity.header,
-    identityHeaders: runtime.config.identity.headerNames,
-    claimHeaders: runtime.config.identity.claimHeaders,
-    // The audience is the route's host; parsed only when there is someone to vouch for.
-    identity: session && { assertion: runtime.config.identity.signer.assertion(session.identity, parseHost(req.headers.host)?.hostname ?? ''), session },
+    identity: config.identity,
+    sessionCookieName: config.session.cookieName,
+    session: session && { data: session.data, assertion: config.identity.signer.assertion(session.data, outcome.audience) },
   }
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
-export function forward(
-  runtime: Runtime,
-  route: Route,
-  req: IncomingMessage,
-  res: ServerResponse,
-  path: string,
-  query: string,
-  requestId: string,
-  log: FastifyBaseLogger,
-  session: Session | undefined,
-): void {
+export interface ForwardRequest {
+  readonly outcome: Forward
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  /** The normalised path and the query, as judged. */
+  readonly path: string
+  readonly query: string
+  readonly requestId: string
+  readonly log: FastifyBaseLogger
+}
+
+export function forward({ outcome, req, res, path, query, requestId, log }: ForwardRequest): void {
+  const { runtime, route } = outcome
   const limit = route.maxBodyBytes
   const declared = req.headers['content-length']
   // A declared length over the limit is refused before anything is sent upstream.
@@ -75,7 +76,7 @@ export function forward(
     return
   }
   const upstream = runtime.upstreams.get(route)!.pick()
-  const headers = upstreamRequestHeaders(req.headers, forwardContext(runtime, req, route, requestId, upstream.target.host, session), undefined)
+  const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined)
   // Framing is decided by us, not copied: a body exists when the client declared one.
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
   // No abort signal: a client that leaves is noticed when its request body errors or
@@ -94,7 +95,7 @@ export function forward(
       ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
     },
     ({ statusCode, headers: upstreamHeaders }) => {
-      const headers = clientResponseHeaders(upstreamHeaders, route, requestId)
+      const headers = clientResponseHeaders(upstreamHeaders, route, requestId, runtime.config.session.cookieName)
       // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
       // writeHead would otherwise let the app's replace it.
       const ours = res.getHeader('set-cookie')

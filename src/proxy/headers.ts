@@ -4,7 +4,10 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Route } from '../routes/route.js'
 import { findClaim } from '../policy/index.js'
 import type { TemplatePart } from '../routes/route.js'
-import type { Session, SessionData } from '../session/store.js'
+import type { IdentitySettings } from '../config/compile.js'
+import { encodeGroups, encodeHeaderValue, writeIdentityHeaders } from '../identity/headers.js'
+import { isOwnCookie } from '../session/cookies.js'
+import type { SessionData } from '../session/store.js'
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
  *  are never forwarded. `expect` is handled by Node itself (100-continue). */
@@ -38,19 +41,28 @@ export function isIdentityHeader(name: string, configured: ReadonlySet<string>):
   return IDENTITY_HEADERS.has(canonical) || canonical.startsWith('x-auth-request-') || configured.has(canonical)
 }
 
-/** Gatehouse's own cookies (the session, its chunks, sign-in transactions) all start
- *  with the session cookie name; upstreams never see them. */
-export const OWN_COOKIE_PREFIX = '_gatehouse'
-
-export function withoutOwnCookies(cookie: string, prefix: string): string | undefined {
-  if (!cookie.includes(prefix)) return cookie
+/** The Cookie header without Gatehouse's own cookies (by the configured name): the
+ *  session is ours, and an upstream that logged or echoed it would leak it. */
+export function withoutOwnCookies(cookie: string, sessionCookieName: string): string | undefined {
+  if (!cookie.includes(sessionCookieName)) return cookie
   const kept: string[] = []
   for (const pair of cookie.split(';')) {
-    const name = pair.slice(0, pair.indexOf('=') === -1 ? pair.length : pair.indexOf('=')).trim()
-    if (name === prefix || name.startsWith(prefix + '_')) continue
+    const eq = pair.indexOf('=')
+    if (isOwnCookie((eq === -1 ? pair : pair.slice(0, eq)).trim(), sessionCookieName)) continue
     kept.push(pair.trim())
   }
   return kept.length > 0 ? kept.join('; ') : undefined
+}
+
+/** An upstream's Set-Cookie values minus any that would set or overwrite one of ours:
+ *  an app (or whoever controls it) must not plant or replace a user's session. */
+function withoutOwnSetCookies(values: string | string[], sessionCookieName: string): string[] | undefined {
+  const kept: string[] = []
+  for (const value of Array.isArray(values) ? values : [values]) {
+    const eq = value.indexOf('=')
+    if (!isOwnCookie((eq === -1 ? value : value.slice(0, eq)).trim(), sessionCookieName)) kept.push(value)
+  }
+  return kept.length > 0 ? kept : undefined
 }
 
 /** Method overrides let a client turn a GET the policy allowed into a DELETE some
@@ -93,15 +105,12 @@ export interface ForwardContext {
   readonly proto: string
   readonly requestId: string
   readonly upstreamHost: string
-  /** identity.header, lower-cased: where the assertion goes. */
-  readonly identityHeader: string
-  /** Every header name that carries identity here (identity.header, jwt_claims_headers):
-   *  stripped from clients like the built-in names. */
-  readonly identityHeaders: ReadonlySet<string>
-  /** jwt_claims_headers: header name -> claim name. */
-  readonly claimHeaders: readonly (readonly [string, string])[]
-  /** Who the user is, for the assertion and the identity headers; undefined without a session. */
-  readonly identity: { readonly assertion: string; readonly session: Session } | undefined
+  /** Where the assertion goes, and every header name that carries identity here
+   *  (identity.header, jwt_claims_headers): stripped from clients like the built-in names. */
+  readonly identity: Pick<IdentitySettings, 'header' | 'headerNames' | 'claimHeaders'>
+  readonly sessionCookieName: string
+  /** Who the user is, and the assertion vouching for it; undefined without a session. */
+  readonly session: { readonly data: SessionData; readonly assertion: string } | undefined
 }
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: ForwardContext, upgrade: string | undefined): Record<string, string | string[]> {
@@ -111,14 +120,14 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || name === 'host') continue
     if (dropped !== undefined && dropped.has(name)) continue
-    if (isIdentityHeader(name, ctx.identityHeaders) || METHOD_OVERRIDES.has(name)) continue
+    if (isIdentityHeader(name, ctx.identity.headerNames) || METHOD_OVERRIDES.has(name)) continue
     if (!trusted && isClientClaim(name)) continue
     if (route.removeRequestHeaders.has(name)) continue
     const value = incoming[name]
     if (value !== undefined) out[name] = value
   }
   if (typeof out.cookie === 'string') {
-    const cookie = withoutOwnCookies(out.cookie, OWN_COOKIE_PREFIX)
+    const cookie = withoutOwnCookies(out.cookie, ctx.sessionCookieName)
     if (cookie === undefined) delete out.cookie
     else out.cookie = cookie
   }
@@ -132,23 +141,17 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   const hostHeader = route.hostHeader
   out.host = hostHeader.kind === 'preserve' ? clientHost : hostHeader.kind === 'rewrite' ? hostHeader.value : ctx.upstreamHost
 
-  const { identity } = ctx
-  if (identity !== undefined) {
-    out[ctx.identityHeader] = identity.assertion
-    if (route.passIdentityHeaders) {
-      const { data } = identity.session
-      out['x-forwarded-user'] = data.user
-      if (data.email !== undefined) out['x-forwarded-email'] = data.email
-      out['x-forwarded-groups'] = data.groups.join(',')
-      out['x-forwarded-preferred-username'] = data.user
-    }
-    for (const [header, claim] of ctx.claimHeaders) {
-      const value = findClaim(identity.session.data.claims, claim)
-      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[header] = String(value)
-      else if (Array.isArray(value)) out[header] = value.map(String).join(',')
+  const { session } = ctx
+  if (session !== undefined) {
+    out[ctx.identity.header] = session.assertion
+    if (route.passIdentityHeaders) writeIdentityHeaders(out, session.data, 'forwarded')
+    for (const [header, claim] of ctx.identity.claimHeaders) {
+      const value = findClaim(session.data.claims, claim)
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[header] = encodeHeaderValue(String(value))
+      else if (Array.isArray(value)) out[header] = encodeGroups(value.map(String))
     }
     for (const [header, parts] of route.identityRequestHeaders) {
-      const value = fillTemplate(parts, identity.assertion, identity.session.data)
+      const value = fillTemplate(parts, session.assertion, session.data)
       if (value !== undefined) out[header] = value
     }
   }
@@ -161,13 +164,19 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   return out
 }
 
-/** Response headers minus hop-by-hop ones, plus the route's set_response_headers. */
-export function clientResponseHeaders(upstream: IncomingHttpHeaders, route: Route, requestId: string): OutgoingHttpHeaders {
+/** Response headers minus hop-by-hop ones and Set-Cookies for our cookies, plus the
+ *  route's set_response_headers. */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders, route: Route, requestId: string, sessionCookieName: string): OutgoingHttpHeaders {
   const dropped = connectionTokens(upstream.connection)
   const out: OutgoingHttpHeaders = {}
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name)) continue
     if (dropped !== undefined && dropped.has(name)) continue
+    if (name === 'set-cookie') {
+      const kept = withoutOwnSetCookies(upstream[name]!, sessionCookieName)
+      if (kept !== undefined) out[name] = kept
+      continue
+    }
     out[name] = upstream[name]
   }
   out['x-request-id'] = requestId

@@ -4,7 +4,8 @@
 import type { Config } from '../config/compile.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
-import { CookieSessions, type SessionStore } from '../session/store.js'
+import { CookieSessionStore } from '../session/cookie-store.js'
+import type { SessionStore } from '../session/store.js'
 import type { RouteUpstreams, UpstreamPools } from '../upstream/pools.js'
 
 export interface Runtime {
@@ -15,5 +16,5 @@ export interface Runtime {
 }
 
 export function buildRuntime(config: Config, pools: UpstreamPools): Runtime {
-  return Object.freeze({ config, table: new RouteTable(config.routes), upstreams: pools.build(config.routes), sessions: new CookieSessions(config.session) })
+  return Object.freeze({ config, table: new RouteTable(config.routes), upstreams: pools.build(config.routes), sessions: new CookieSessionStore(config.session) })
 }

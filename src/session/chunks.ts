@@ -6,6 +6,7 @@
 // to keep the common failures (a gap, a stale tail) cheap to detect and to clean up.
 
 import { GatehouseError } from '../errors.js'
+import type { CookieMap } from './cookies.js'
 
 export const DEFAULT_CHUNK_SIZE = 3800
 export const DEFAULT_MAX_CHUNKS = 8
@@ -23,7 +24,7 @@ export interface CookieOptions {
   readonly lifetimeSeconds: number
   /** Default lax. */
   readonly sameSite?: SameSite
-  /** The origin is plain http on a loopback host (see isHttpLoopback): leave out Secure,
+  /** The origin is plain http on a loopback host (see http/loopback.ts): leave out Secure,
    *  which browsers other than Chromium refuse over http. Never set otherwise. */
   readonly httpLoopback?: boolean
   readonly domain?: string
@@ -33,8 +34,6 @@ export interface CookieOptions {
   readonly maxChunks?: number
 }
 
-/** What a request's parsed Cookie header looks like (@fastify/cookie's request.cookies). */
-export type CookieMap = Readonly<Record<string, string | undefined>>
 
 export type ReassembleReason = 'absent' | 'malformed' | 'too-large'
 
@@ -56,23 +55,6 @@ const CHUNK_SUFFIX = /^[1-9][0-9]{0,2}$/
 const ABSENT: Reassembled = Object.freeze({ value: undefined, reason: 'absent' })
 const MALFORMED: Reassembled = Object.freeze({ value: undefined, reason: 'malformed' })
 const TOO_LARGE: Reassembled = Object.freeze({ value: undefined, reason: 'too-large' })
-
-/**
- * True for http origins whose host is loopback: localhost (and *.localhost), 127/8 and
- * [::1]. Only there may a cookie go without Secure; browsers treat these hosts as
- * trustworthy and nothing else on the network can see the traffic.
- */
-export function isHttpLoopback(origin: string | URL): boolean {
-  let url: URL
-  try {
-    url = typeof origin === 'string' ? new URL(origin) : origin
-  } catch {
-    return false
-  }
-  if (url.protocol !== 'http:') return false
-  const host = url.hostname.toLowerCase()
-  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host)
-}
 
 export class ChunkedCookie {
   readonly name: string

@@ -2,7 +2,8 @@
 // the name a token is sealed for is the cookie's name, and the cookie's Max-Age ends
 // when the token's exp does, whether it was just issued or re-sealed with an older end.
 
-import { ChunkedCookie, type CookieMap, type CookieOptions } from './chunks.js'
+import { ChunkedCookie, type CookieOptions } from './chunks.js'
+import type { CookieMap } from './cookies.js'
 import { SessionCodec, failure, nowSeconds, type Decoded } from './codec.js'
 
 export interface SessionCookieOptions extends CookieOptions {

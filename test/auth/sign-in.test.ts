@@ -58,7 +58,7 @@ t.test('a browser is sent to sign in, comes back signed in, and reaches the app 
   const s = await setup(t)
   const first = await request(s.gh.port, { path: '/dashboard?tab=1', headers: { host: HOST, accept: 'text/html' } })
   t.equal(first.status, 302)
-  t.equal(first.headers.location, `/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/dashboard?tab=1`)}`)
+  t.equal(first.headers.location, `http://${HOST}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/dashboard?tab=1`)}`)
 
   const start = await request(s.gh.port, { path: first.headers.location as string, headers: { host: HOST, accept: 'text/html' } })
   t.equal(start.status, 302)
@@ -176,7 +176,8 @@ t.test('a session cookie that does not open means no session, and is cleared', a
 })
 
 t.test('access tokens are refreshed before they expire; a failed refresh ends the session', async (t) => {
-  const provider = await idp(t, { accessTokenTtl: 5 })
+  // Two-second access tokens are renewed halfway through their life, not on every request.
+  const provider = await idp(t, { accessTokenTtl: 2 })
   provider.registerClient({ ...TEST_CLIENT, client_id: 'refresher', redirect_uris: [`http://${HOST}/oauth2/callback`], grant_types: ['authorization_code', 'refresh_token'] })
   const app = await upstream(t, (_req, res) => {
     res.setHeader('set-cookie', 'app=1; Path=/')
@@ -199,18 +200,26 @@ routes:
 `)
   await waitReady(gh.port, HOST)
   const { jar } = await signIn({ gh, provider, app }, 'bob', '/')
-  const refreshesBefore = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+  const refreshCount = () => provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+  const refreshesBefore = refreshCount()
+  const fresh = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
+  t.equal(fresh.status, 200)
+  t.equal(refreshCount(), refreshesBefore, 'a fresh access token is not refreshed')
+  await new Promise((r) => setTimeout(r, 1100))
   const first = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
   t.equal(first.status, 200)
-  const refreshes = provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
-  t.equal(refreshes, refreshesBefore + 1, 'the expiring access token was refreshed')
+  t.equal(refreshCount(), refreshesBefore + 1, 'the expiring access token was refreshed')
   const setCookies = ([] as string[]).concat(first.headers['set-cookie'] ?? [])
   t.ok(setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)), 'the refreshed session is written')
   t.ok(setCookies.some((c) => c.startsWith('app=1')), "next to the app's own cookie")
   jar.absorb(first)
+  const again = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
+  t.equal(again.status, 200)
+  t.equal(refreshCount(), refreshesBefore + 1, 'the refreshed token is not refreshed again at once')
 
   // The IdP forgets the user: the next refresh fails and the session ends.
   provider.users.splice(provider.users.findIndex((u) => u.id === 'bob'), 1)
+  await new Promise((r) => setTimeout(r, 1100))
   const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401, 'no session after a failed refresh')
   t.match(String(after.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, 'and its cookie is cleared')

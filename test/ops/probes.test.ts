@@ -22,7 +22,7 @@ t.test('probes answer on every host, before routing, without touching upstreams'
     }
     const ready = await send(gh.port, { host, path: '/readyz' })
     t.equal(ready.status, 200)
-    t.same(JSON.parse(ready.body), { status: 'ready', checks: { config: 'ok', idps: 'ok' } })
+    t.same(JSON.parse(ready.body), { status: 'ready', checks: { config: 'ok', idps: 'ok', sessions: 'ok' } })
   }
   const head = await send(gh.port, { host: 'x.test', path: '/ping', method: 'HEAD' })
   t.equal(head.status, 200, 'HEAD works for load balancers that use it')

@@ -95,7 +95,7 @@ t.test('404 for unknown hosts and unmatched paths, 401 for non-public routes', a
   t.equal(json(signIn).sign_in_url, `http://locked.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`, 'APIs get the sign-in URL to follow themselves')
   const signInHtml = await request(gh.port, { path: '/', headers: { host: 'locked.test', accept: 'text/html' } })
   t.equal(signInHtml.status, 302, 'a browser is sent to sign in')
-  t.equal(signInHtml.headers.location, `/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`)
+  t.equal(signInHtml.headers.location, `http://locked.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`)
 
   const forbidden = await request(gh.port, { path: '/', headers: { host: 'nopolicy.test' } })
   t.equal(forbidden.status, 403, 'a route without any policy denies everyone')

@@ -43,7 +43,7 @@ async function assertNoSession(t: Test, gh: RunningGatehouse, up: EchoUpstream, 
   if (expectClear) t.ok(cleared(api), `${label}: the cookie is cleared (${setCookies(api).join(' | ').slice(0, 120)})`)
   const page = await get(gh, '/private', cookie, 'text/html')
   t.equal(page.status, 302, `${label}: a browser is sent to sign in`)
-  t.match(String(page.headers.location), /^\/\.gatehouse\/sign_in\?rd=/, `${label}: to the sign-in page`)
+  t.match(String(page.headers.location), /^http:\/\/[^/]+\/\.gatehouse\/sign_in\?rd=/, `${label}: to the sign-in page`)
   t.equal(up.received.length, before, `${label}: nothing upstream`)
 
   const pub = await get(gh, '/public/x', cookie)

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ChunkedCookie, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNKS, isHttpLoopback, type CookieOptions } from '../../src/session/chunks.js'
+import { ChunkedCookie, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CHUNKS, type CookieOptions } from '../../src/session/chunks.js'
+import { isHttpLoopback } from '../../src/http/loopback.js'
 
 const NAME = '_gatehouse'
 const cookie = (options: Partial<CookieOptions> = {}): ChunkedCookie => new ChunkedCookie({ name: NAME, lifetimeSeconds: 3600, ...options })

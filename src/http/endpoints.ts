@@ -1,0 +1,21 @@
+// Every path Gatehouse answers itself, on every host it serves. One list, so the
+// router, redirects, the `rd` check and the docs all name the same paths.
+
+/** The IdP's redirect URI (RFC 6749 redirection endpoint). */
+export const CALLBACK_PATH = '/oauth2/callback'
+/** Everything else of Gatehouse's own lives under this prefix. */
+export const OWN_PREFIX = '/.gatehouse/'
+export const SIGN_IN_PATH = '/.gatehouse/sign_in'
+export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
+export const USER_PAGE_PATH = '/.gatehouse/'
+export const USER_JSON_PATH = '/.gatehouse/user'
+export const FORWARD_AUTH_PATH = '/.gatehouse/auth'
+export const JWKS_PATH = '/.well-known/gatehouse/jwks.json'
+export const PROBE_PATHS = { ping: '/ping', healthz: '/healthz', readyz: '/readyz' } as const
+
+/** The absolute sign-in URL that brings the user back to `returnTo` afterwards, with the
+ *  route's pinned IdP when it has one. */
+export function signInUrl(origin: string, returnTo: string, idp: string | undefined): string {
+  const pinned = idp === undefined ? '' : `&idp=${encodeURIComponent(idp)}`
+  return `${origin}${SIGN_IN_PATH}?rd=${encodeURIComponent(returnTo)}${pinned}`
+}

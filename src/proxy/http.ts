@@ -1,0 +1,64 @@
+// The HTTP adapter: an ordinary request, already admitted and normalised (see admit.ts
+// and app.ts's rewriteUrl), is described to the pipeline and its outcome rendered: a
+// forward streams to the upstream, anything else is answered here.
+
+import type { IncomingMessage } from 'node:http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { replyError } from '../http/answers.js'
+import { requestScheme } from '../http/request.js'
+import { labelExchange } from '../ops/access-log.js'
+import { isPromise } from '../session/store.js'
+import { forward } from './forward.js'
+import type { Outcome } from './outcome.js'
+import { runPipeline, type PipelineDeps } from './pipeline.js'
+import { isNavigation, replyRefusal, replySignIn } from './render.js'
+import type { Refusal } from './outcome.js'
+
+/** A request target admit.ts refused: kept on the request for this handler to answer. */
+export const REFUSED_TARGET = Symbol('gatehouse.refusedTarget')
+export type RefusedTarget = IncomingMessage & { [REFUSED_TARGET]?: Pick<Refusal, 'code' | 'detail'> }
+
+/** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
+ *  CONNECT would turn the proxy into a tunnel to anywhere. */
+const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
+
+export function proxyHandler(deps: PipelineDeps) {
+  const render = (request: FastifyRequest, reply: FastifyReply, outcome: Outcome, path: string, query: string) => {
+    if (outcome.route) labelExchange(reply.raw, outcome.route.id)
+    switch (outcome.kind) {
+      case 'sign_in':
+        return replySignIn(reply, outcome, isNavigation(request.raw))
+      case 'refuse':
+        return replyRefusal(reply, outcome)
+      case 'forward': {
+        if (outcome.setCookies) reply.raw.setHeader('set-cookie', outcome.setCookies)
+        reply.hijack()
+        forward({ outcome, req: request.raw, res: reply.raw, path, query, requestId: request.id, log: request.log })
+        return reply
+      }
+    }
+  }
+
+  return (request: FastifyRequest, reply: FastifyReply) => {
+    const req = request.raw
+    const refused = (req as RefusedTarget)[REFUSED_TARGET]
+    if (refused) return replyError(reply, refused.code, { detail: refused.detail })
+    if (REFUSED_METHODS.has(req.method!)) return replyError(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
+    const url = req.url!
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const query = q === -1 ? '' : url.slice(q)
+    const outcome = runPipeline(deps, {
+      transport: 'http',
+      req,
+      method: req.method!,
+      host: req.headers.host,
+      path,
+      query,
+      scheme: requestScheme(req, deps.runtime().config.isTrustedProxy),
+      log: request.log,
+    })
+    if (isPromise(outcome)) return outcome.then((o) => render(request, reply, o, path, query))
+    return render(request, reply, outcome, path, query)
+  }
+}

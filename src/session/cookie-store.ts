@@ -1,0 +1,83 @@
+// The cookie store: the whole session, sealed (AES-256-GCM), in the browser's cookies.
+// Nothing is kept on the server but caches, so any replica with the same secrets reads
+// any session; the price is that a copied cookie stays valid until it expires.
+
+import type { SessionSettings } from '../config/compile-auth.js'
+import { nowSeconds } from './codec.js'
+import { SessionCookie } from './cookie.js'
+import type { CookieMap } from './cookies.js'
+import { LocalLocks } from './lock.js'
+import { sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
+
+/** Decrypting costs about 10 µs: each distinct cookie value is opened once, then cached. */
+const CACHE_LIMIT = 10_000
+/** After a refresh, requests that still carry the older cookie (sent before the browser
+ *  got the new one) are served the refreshed session for this long, instead of
+ *  refreshing again with a refresh token the IdP may already have rotated. */
+const REFRESHED_SHARE_SECONDS = 60
+const LOCK_TIMEOUT_MS = 15_000
+
+export class CookieSessionStore implements SessionStore {
+  /** Secure cookies, and the variant for plain http on loopback (tests, the demo). */
+  private readonly secure: SessionCookie<SessionData>
+  private readonly loopback: SessionCookie<SessionData>
+  private readonly cache = new Map<string, Session>()
+  private readonly refreshed = new Map<string, { session: Session; until: number }>()
+  private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
+
+  constructor(readonly settings: SessionSettings) {
+    const common = { name: settings.cookieName, secrets: settings.secrets, lifetimeSeconds: settings.lifetimeSeconds, sameSite: settings.sameSite, domain: settings.domain }
+    this.secure = new SessionCookie<SessionData>(common)
+    // Browsers drop SameSite=None cookies without Secure, so on plain http it becomes Lax.
+    this.loopback = new SessionCookie<SessionData>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
+  }
+
+  get(cookies: CookieMap, now = nowSeconds()): SessionLookup {
+    const joined = this.secure.cookie.read(cookies)
+    if (joined.value === undefined) return joined.reason === 'absent' ? 'none' : 'invalid'
+    let session = this.cache.get(joined.value)
+    if (session === undefined) {
+      const decoded = this.secure.read(cookies, now)
+      if (decoded.payload === undefined) return 'invalid'
+      session = sessionOf(decoded.payload, decoded.exp)
+      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
+      this.cache.set(joined.value, session)
+    } else if (session.exp <= now) {
+      this.cache.delete(joined.value)
+      return 'invalid'
+    }
+    if (this.refreshed.size > 0) {
+      const newer = this.refreshed.get(session.data.sid)
+      if (newer !== undefined && newer.until > now) return newer.session
+    }
+    return session
+  }
+
+  set(data: SessionData, cookies: CookieMap, options: SaveOptions): string[] {
+    const written = (options.httpLoopback ? this.loopback : this.secure).write(data, cookies, { expiresAt: options.expiresAt })
+    // A save that keeps an earlier end is a refresh of a live session: share it.
+    if (options.expiresAt !== undefined) {
+      const now = nowSeconds()
+      for (const [sid, entry] of this.refreshed) if (entry.until <= now) this.refreshed.delete(sid)
+      this.refreshed.set(data.sid, { session: sessionOf(data, options.expiresAt), until: now + REFRESHED_SHARE_SECONDS })
+    }
+    return written
+  }
+
+  delete(cookies: CookieMap, options: SaveOptions): string[] {
+    return (options.httpLoopback ? this.loopback : this.secure).write(undefined, cookies)
+  }
+
+  lock(sid: string): Promise<SessionLock> {
+    return this.locks.acquire(sid)
+  }
+
+  problem(): string | undefined {
+    return undefined
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear()
+    this.refreshed.clear()
+  }
+}

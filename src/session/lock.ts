@@ -1,0 +1,35 @@
+// Exclusive access per key within this process: a queue of waiters per key, each let in
+// when the previous holder releases or its hold times out (a holder that crashed mid-way
+// must not block the session forever).
+
+import type { SessionLock } from './store.js'
+
+export class LocalLocks {
+  private readonly tails = new Map<string, Promise<void>>()
+
+  constructor(private readonly timeoutMs: number) {}
+
+  acquire(key: string): Promise<SessionLock> {
+    const previous = this.tails.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const tail = previous.then(() => released)
+    this.tails.set(key, tail)
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key)
+    })
+    return previous.then(() => {
+      const timer = setTimeout(release, this.timeoutMs)
+      timer.unref()
+      let done = false
+      return {
+        release: () => {
+          if (done) return
+          done = true
+          clearTimeout(timer)
+          release()
+        },
+      }
+    })
+  }
+}
