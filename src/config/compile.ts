@@ -11,9 +11,11 @@ import { suggest } from '../suggest.js'
 import { compileIdps, compileSession, type SessionSettings } from './compile-auth.js'
 import { DEFAULT_IDENTITY_HEADER, IdentitySigner } from '../identity/signer.js'
 import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
-import { compileRoute, routeIdentity, type Route } from '../routes/route.js'
+import { routeIdentity, type Route } from '../routes/route.js'
+import { compileRoute } from './compile-route.js'
 import type { Located } from './schema.js'
-import type { ConfigSpec, ListenAddress, RouteSpec } from './spec.js'
+import type { ListenAddress } from '../types.js'
+import type { ConfigSpec, RouteSpec } from './spec.js'
 
 export type LogLevel = NonNullable<ConfigSpec['log_level']>
 

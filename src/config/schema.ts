@@ -5,6 +5,7 @@ import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type 
 import type { ConfigIssue } from '../errors.js'
 import { parseDuration } from './duration.js'
 import { suggest } from '../suggest.js'
+import type { Location } from '../types.js'
 
 /** Aliases are legal YAML, but each one re-reads a subtree: a bounded count stops
  *  "billion laughs" documents from expanding into gigabytes. */
@@ -355,7 +356,6 @@ export function refine<T, U>(reader: Reader<T>, convert: (value: T) => { value: 
   }
 }
 
-export interface Location { file: string; line: number; col: number; path: string }
 export interface Located<T> { value: T; at: Location }
 
 /** Keeps where a value was written, for checks that compare values across files. */

@@ -5,11 +5,10 @@ import proxyaddr from 'proxy-addr'
 import { RE2JS } from 're2js'
 import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
 import { policyReader } from './policy-reader.js'
+import type { ListenAddress, RouteOrigin, UpstreamTarget } from '../types.js'
 import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str } from './schema.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-
-export interface ListenAddress { host: string; port: number }
 
 export function parseListenAddress(text: string): ListenAddress | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/.exec(text)
@@ -36,14 +35,6 @@ const trustedProxy = str({
   },
 })
 
-export interface RouteOrigin {
-  scheme: 'http' | 'https'
-  /** Lower-case hostname; a leading `*.` marks a wildcard. */
-  hostname: string
-  /** Port as written in `from`, or undefined when it is the scheme's default. */
-  port: number | undefined
-}
-
 const fromUrl = refine(str({ expects: 'a URL such as https://app.example.com' }), (text): { value: RouteOrigin } | { error: string } => {
   const m = /^(https?):\/\/(\*\.)?([^/:?#@\s]+)(?::(\d{1,5}))?\/?$/i.exec(text)
   if (!m) {
@@ -60,17 +51,6 @@ const fromUrl = refine(str({ expects: 'a URL such as https://app.example.com' })
   // may terminate TLS), so routes must count them the same way or they could never match.
   return { value: { scheme, hostname, port: port === 80 || port === 443 ? undefined : port } }
 })
-
-export interface UpstreamTarget {
-  /** `scheme://host:port`, the key of the connection pool. */
-  origin: string
-  protocol: 'http:' | 'https:'
-  hostname: string
-  port: number
-  /** Host header value when the upstream's own host is sent. */
-  host: string
-  weight: number
-}
 
 const upstreamUrl = refine(str({ expects: 'an upstream URL such as http://10.0.0.12:8080' }), (text): { value: UpstreamTarget } | { error: string } => {
   const comma = text.lastIndexOf(',')

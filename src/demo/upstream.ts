@@ -2,7 +2,7 @@
 // headers included. For trying Gatehouse out only.
 
 import http, { type Server } from 'node:http'
-import type { ListenAddress } from '../config/spec.js'
+import type { ListenAddress } from '../types.js'
 import { GatehouseError } from '../errors.js'
 import { escapeHtml } from '../http/html.js'
 

@@ -56,6 +56,8 @@ export class AccessLog {
   /** Observes every response of an HTTP server from its start to its last byte. */
   observe(server: Server): void {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // Nothing to record (no metrics, logs above info): nothing is allocated either.
+      if (this.metrics === undefined && !(this.log() as Logger).isLevelEnabled('info')) return
       const started = performance.now()
       res.once('finish', () => {
         this.record({

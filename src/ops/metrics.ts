@@ -3,7 +3,7 @@
 
 import http, { type Server } from 'node:http'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
-import type { ListenAddress } from '../config/spec.js'
+import type { ListenAddress } from '../types.js'
 
 export class Metrics {
   readonly registry = new Registry()

@@ -19,7 +19,8 @@ import { RouteTable } from '../routes/table.js'
 import { suggest } from '../suggest.js'
 import type { Config } from '../config/compile.js'
 import { displayName, readBounded, readYaml, type LoadOptions } from '../config/load.js'
-import { dict, list, located, obj, refine, report, str, toPlain, type Located, type Location, type Reader } from '../config/schema.js'
+import { dict, list, located, obj, refine, report, str, toPlain, type Located, type Reader } from '../config/schema.js'
+import type { Location } from '../types.js'
 
 export const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'sign_in']
 

@@ -4,7 +4,7 @@
 
 import { isIP } from 'node:net'
 import { Pool } from 'undici'
-import type { UpstreamTarget } from '../config/spec.js'
+import type { UpstreamTarget } from '../types.js'
 import type { Route, UpstreamTls } from '../routes/route.js'
 
 /** Bounds sockets per upstream so a traffic spike cannot exhaust file descriptors. */
