@@ -10,6 +10,7 @@ import { replyError } from '../http/answers.js'
 import { CALLBACK_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, USER_JSON_PATH, USER_PAGE_PATH } from '../http/endpoints.js'
 import { isHttpLoopback } from '../http/loopback.js'
 import { requestOrigin } from '../http/request.js'
+import { cookiePrefix } from '../session/chunks.js'
 import { SessionCookie } from '../session/cookie.js'
 import { parseCookies } from '../session/cookies.js'
 import { newSessionId, type SessionData, type SessionStore } from '../session/store.js'
@@ -46,7 +47,7 @@ const random = () => randomBytes(24).toString('base64url')
 function transactionCookie(config: Config, state: string, origin: string): SessionCookie<Transaction> {
   const name = `${config.session.cookieName}_tx_${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
   return new SessionCookie<Transaction>({
-    name, secrets: config.session.secrets, lifetimeSeconds: TRANSACTION_SECONDS, sameSite: 'lax', httpLoopback: isHttpLoopback(origin),
+    name, secrets: config.session.secrets, lifetimeSeconds: TRANSACTION_SECONDS, sameSite: 'lax', httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
   })
 }
 

@@ -6,6 +6,7 @@ import path from 'node:path'
 import type { IdpSettings } from '../auth/providers.js'
 import { isLoopbackUrl } from '../http/loopback.js'
 import type { SameSite } from '../session/chunks.js'
+import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, IdpSpec } from './spec.js'
 
@@ -19,19 +20,18 @@ export interface SessionSettings {
   readonly lifetimeSeconds: number
 }
 
-const DEFAULT_LIFETIME_SECONDS = 14 * 3600
 let processSecret: string | undefined
 
 export function compileSession(spec: ConfigSpec['session']): SessionSettings {
   const secrets = spec?.secrets
   return Object.freeze({
-    cookieName: spec?.cookie_name ?? '_gatehouse',
+    cookieName: spec?.cookie_name ?? DEFAULTS.session.cookieName,
     // One secret per process, kept across reloads, when none is configured.
     secrets: Object.freeze(secrets ?? [(processSecret ??= randomBytes(32).toString('base64'))]),
     ephemeral: secrets === undefined,
     domain: spec?.domain,
-    sameSite: (spec?.same_site ?? 'lax') as SameSite,
-    lifetimeSeconds: spec?.lifetime === undefined ? DEFAULT_LIFETIME_SECONDS : Math.floor(spec.lifetime / 1000),
+    sameSite: (spec?.same_site ?? DEFAULTS.session.sameSite) as SameSite,
+    lifetimeSeconds: spec?.lifetime === undefined ? DEFAULTS.session.lifetimeSeconds : Math.floor(spec.lifetime / 1000),
   })
 }
 
@@ -63,7 +63,7 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
       }
       if (secret === '') { problem('client_secret_file', 'is empty'); continue }
     }
-    const method = (s.token_endpoint_auth_method ?? 'client_secret_basic') as IdpSettings['tokenEndpointAuthMethod']
+    const method = (s.token_endpoint_auth_method ?? DEFAULTS.idp.tokenEndpointAuthMethod) as IdpSettings['tokenEndpointAuthMethod']
     if (method !== 'none' && !secret) { problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`); continue }
     out.push(Object.freeze({
       id,
@@ -74,15 +74,15 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
       clientId: s.client_id!,
       clientSecret: secret,
       tokenEndpointAuthMethod: method,
-      scopes: Object.freeze(s.scopes ?? ['openid', 'profile', 'email']),
-      pkce: s.pkce !== 'none',
-      usernameClaim: s.username_claim ?? 'preferred_username',
-      emailClaim: s.email_claim ?? 'email',
-      groupsClaim: s.groups_claim ?? 'groups',
+      scopes: s.scopes ?? DEFAULTS.idp.scopes,
+      pkce: s.pkce === undefined ? DEFAULTS.idp.pkce : s.pkce !== 'none',
+      usernameClaim: s.username_claim ?? DEFAULTS.idp.usernameClaim,
+      emailClaim: s.email_claim ?? DEFAULTS.idp.emailClaim,
+      groupsClaim: s.groups_claim ?? DEFAULTS.idp.groupsClaim,
       groupMappings: new Map(Object.entries(s.group_mappings ?? {})),
-      userinfo: s.userinfo ?? false,
-      logout: s.logout ?? false,
-      autoLogin: s.auto_login ?? false,
+      userinfo: s.userinfo ?? DEFAULTS.idp.userinfo,
+      logout: s.logout ?? DEFAULTS.idp.logout,
+      autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
     }))
   }
   const autoLogin = out.filter((idp) => idp.autoLogin)

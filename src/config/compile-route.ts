@@ -4,10 +4,9 @@
 import { legacyRules, Policy } from '../policy/index.js'
 import type { IdentityToken, PathMatch, Route, TemplatePart } from '../routes/route.js'
 import type { Location } from '../types.js'
+import { DEFAULTS } from './defaults.js'
 import type { RouteSpec } from './spec.js'
 
-export const DEFAULT_TIMEOUT_MS = 30_000
-export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000
 
 function describeMatch(match: PathMatch): string {
   return match.kind === 'prefix' && match.value === '/' ? '' : ` ${match.kind} ${match.value}`
@@ -33,7 +32,7 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
   const match: PathMatch =
     spec.path !== undefined ? { kind: 'path', value: spec.path }
     : spec.regex !== undefined ? { kind: 'regex', value: spec.regex.pattern().slice(4, -2), re: spec.regex }
-    : { kind: 'prefix', value: spec.prefix ?? '/' }
+    : { kind: 'prefix', value: spec.prefix ?? DEFAULTS.route.prefix }
   const origin = spec.from!
   const hostKey = origin.port === undefined ? origin.hostname : `${origin.hostname}:${origin.port}`
   const lower = (entries: Record<string, string> | undefined) =>
@@ -55,12 +54,12 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     identityRequestHeaders: Object.freeze(lower(spec.set_request_headers).filter(([, v]) => hasIdentityToken(v)).map(([k, v]) => Object.freeze([k, parseTemplate(v)] as const))),
     removeRequestHeaders: new Set((spec.remove_request_headers ?? []).map((h) => h.toLowerCase())),
     setResponseHeaders: lower(spec.set_response_headers),
-    timeoutMs: spec.timeout ?? DEFAULT_TIMEOUT_MS,
-    idleTimeoutMs: spec.idle_timeout ?? DEFAULT_IDLE_TIMEOUT_MS,
-    websocketIdleTimeoutMs: spec.idle_timeout ?? 0,
-    allowWebsockets: spec.allow_websockets ?? false,
-    tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? false, serverName: spec.tls_server_name, ca, caFile }),
-    passIdentityHeaders: spec.pass_identity_headers ?? false,
+    timeoutMs: spec.timeout ?? DEFAULTS.route.timeoutMs,
+    idleTimeoutMs: spec.idle_timeout ?? DEFAULTS.route.idleTimeoutMs,
+    websocketIdleTimeoutMs: spec.idle_timeout ?? DEFAULTS.route.websocketIdleTimeoutMs,
+    allowWebsockets: spec.allow_websockets ?? DEFAULTS.route.allowWebsockets,
+    tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? DEFAULTS.route.tlsSkipVerify, serverName: spec.tls_server_name, ca, caFile }),
+    passIdentityHeaders: spec.pass_identity_headers ?? DEFAULTS.route.passIdentityHeaders,
     idp: spec.idp,
     maxBodyBytes: spec.max_body_size,
     policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path} (legacy allow fields)`)]),

@@ -3,16 +3,20 @@
 
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { createSecureContext } from 'node:tls'
 import proxyaddr from 'proxy-addr'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import type { IdpSettings } from '../auth/providers.js'
 import { legacyConflict } from '../policy/index.js'
 import { suggest } from '../suggest.js'
 import { compileIdps, compileSession, type SessionSettings } from './compile-auth.js'
-import { DEFAULT_IDENTITY_HEADER, IdentitySigner } from '../identity/signer.js'
+import { cookieDomainProblem, cookiePrefix } from '../session/chunks.js'
+import { isLoopbackHostname } from '../http/loopback.js'
+import { IdentitySigner } from '../identity/signer.js'
 import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
 import { routeIdentity, type Route } from '../routes/route.js'
 import { compileRoute } from './compile-route.js'
+import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ListenAddress } from '../types.js'
 import type { ConfigSpec, RouteSpec } from './spec.js'
@@ -75,6 +79,10 @@ export interface CompileInput {
   displayFile?: string
   baseDir: string
   policiesDir?: string
+  /** Where each key path of config.yaml was written (from the loader). */
+  positions?: ReadonlyMap<string, { line: number; col: number }>
+  /** The environment the config was read with (NODE_ENV decides whether the demo may run). */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 function readPem(file: string, baseDir: string, issue: (message: string) => void): string | undefined {
@@ -86,11 +94,37 @@ function readPem(file: string, baseDir: string, issue: (message: string) => void
   }
 }
 
+/** Freezes plain objects and arrays all the way down, once, so nothing on the request
+ *  path can change the config it shares with every other request. Class instances
+ *  (the signer, compiled policies, regexes) keep their own state and are left alone. */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) return value
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+  return Object.freeze(value)
+}
+
+/** Cookie settings browsers would silently refuse, refused here instead. Secrets are
+ *  checked as they are read (spec.ts). */
+function checkSession(session: SessionSettings, routes: readonly Located<RouteSpec>[], top: (key: string) => (message: string) => void): void {
+  const prefix = cookiePrefix(session.cookieName)
+  if (session.domain !== undefined) {
+    const problem = cookieDomainProblem(session.domain)
+    if (problem) top('session.domain')(problem)
+    else if (prefix === '__host-') top('session.domain')(`a __Host- cookie (${session.cookieName}) cannot have a domain; remove session.domain or rename the cookie`)
+  }
+  if (prefix !== undefined) {
+    const plain = routes.find((r) => r.value.from?.scheme === 'http' && !isLoopbackHostname(r.value.from.hostname))
+    if (plain) top('session.cookie_name')(`a ${prefix === '__host-' ? '__Host-' : '__Secure-'} cookie needs https, but ${plain.at.file}:${plain.at.line}:${plain.at.col} routes plain http`)
+  }
+}
+
 export function compileConfig(input: CompileInput): Config {
   const { spec, baseDir } = input
   const issues: ConfigIssue[] = []
   const top = (key: string) => (message: string) =>
-    issues.push({ file: input.displayFile ?? 'config', line: 1, col: 1, path: key, message })
+    issues.push({ file: input.displayFile ?? 'config', ...(input.positions?.get(key) ?? { line: 1, col: 1 }), path: key, message })
 
   let tls: Config['tls']
   if ((spec.tls_cert_file === undefined) !== (spec.tls_key_file === undefined)) {
@@ -98,7 +132,20 @@ export function compileConfig(input: CompileInput): Config {
   } else if (spec.tls_cert_file && spec.tls_key_file) {
     const cert = readPem(spec.tls_cert_file, baseDir, top('tls_cert_file'))
     const key = readPem(spec.tls_key_file, baseDir, top('tls_key_file'))
-    if (cert && key) tls = Object.freeze({ cert, key })
+    if (cert && key) {
+      // Node would refuse these at listen time; check refuses them first.
+      try {
+        createSecureContext({ cert, key })
+        tls = { cert, key }
+      } catch (err) {
+        top('tls_cert_file')(`the certificate and key cannot be used together: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  // The development IdP signs anyone in without a password.
+  if (spec.demo !== undefined && (input.env ?? process.env).NODE_ENV === 'production') {
+    top('demo')('the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production; remove the demo block')
   }
 
   let signer: IdentitySigner | undefined
@@ -108,6 +155,9 @@ export function compileConfig(input: CompileInput): Config {
   } catch (err) {
     top('identity.signing_key_file')((err as Error).message)
   }
+
+  const session = compileSession(spec.session)
+  checkSession(session, input.routes, top)
 
   const idpSpecs = spec.idps ?? (spec.idp ? [spec.idp] : [])
   const idps = compileIdps(idpSpecs, baseDir, (at, key, message) => issues.push({ ...at, path: `${at.path}.${key}`, message }))
@@ -145,29 +195,29 @@ export function compileConfig(input: CompileInput): Config {
   }
   if (issues.length > 0) throw new ConfigError(issues)
 
-  const identityHeader = (spec.identity?.header ?? DEFAULT_IDENTITY_HEADER).toLowerCase()
+  const identityHeader = (spec.identity?.header ?? DEFAULTS.identity.header).toLowerCase()
   const claimHeaders = Object.freeze(Object.entries(spec.jwt_claims_headers ?? {}).map(([h, c]) => Object.freeze([h.toLowerCase(), c] as const)))
   const trustedProxies = Object.freeze([...(spec.trusted_proxies ?? [])])
   // No trusted proxies means nobody may set X-Forwarded-*: the default is to trust no one.
   const trust = trustedProxies.length > 0 ? proxyaddr.compile([...trustedProxies]) : undefined
-  return Object.freeze({
+  return deepFreeze({
     configFile: input.configFile,
     policiesDir: input.policiesDir,
-    address: Object.freeze(spec.address ?? { host: '0.0.0.0', port: 8080 }),
+    address: spec.address ?? DEFAULTS.address,
     tls,
     trustedProxies,
-    allowUnusualHeaderNames: spec.allow_unusual_header_names ?? false,
-    allowPathParameters: spec.allow_path_parameters ?? false,
-    limits: Object.freeze({
-      maxHeaderBytes: spec.limits?.max_header_bytes ?? 64 * 1024,
-      maxConnections: spec.limits?.max_connections ?? 0,
-      headersTimeoutMs: spec.limits?.headers_timeout ?? 20_000,
-      requestTimeoutMs: spec.limits?.request_timeout ?? 300_000,
-    }),
+    allowUnusualHeaderNames: spec.allow_unusual_header_names ?? DEFAULTS.allowUnusualHeaderNames,
+    allowPathParameters: spec.allow_path_parameters ?? DEFAULTS.allowPathParameters,
+    limits: {
+      maxHeaderBytes: spec.limits?.max_header_bytes ?? DEFAULTS.limits.maxHeaderBytes,
+      maxConnections: spec.limits?.max_connections ?? DEFAULTS.limits.maxConnections,
+      headersTimeoutMs: spec.limits?.headers_timeout ?? DEFAULTS.limits.headersTimeoutMs,
+      requestTimeoutMs: spec.limits?.request_timeout ?? DEFAULTS.limits.requestTimeoutMs,
+    },
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
     metricsAddress: spec.metrics_address,
-    logLevel: spec.log_level ?? 'info',
-    shutdownTimeoutMs: spec.shutdown_timeout ?? 10_000,
+    logLevel: spec.log_level ?? DEFAULTS.logLevel,
+    shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,
     routes: Object.freeze(routes),
     authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),
     identity: Object.freeze({
@@ -179,7 +229,7 @@ export function compileConfig(input: CompileInput): Config {
     }),
     idps: Object.freeze(idps),
     idpIds: new Set(idps.map((idp) => idp.id)),
-    session: compileSession(spec.session),
+    session,
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })
 }

@@ -52,7 +52,7 @@ const LIBRARY_MESSAGES: Partial<Record<string, string>> = {
 }
 
 /** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
-export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: LoadOptions['env'], issues: ConfigIssue[]): T | undefined {
+export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: LoadOptions['env'], issues: ConfigIssue[], positions?: ReadContext['positions']): T | undefined {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
   const problems = [...doc.errors, ...doc.warnings]
@@ -67,7 +67,7 @@ export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: 
     return undefined
   }
   if (problems.length > 0) return undefined
-  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0 }
+  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0, positions }
   // An empty file is an empty mapping: every setting then takes its default.
   if (doc.contents === null) return reader.read(parseDocument('{}').contents, ctx, '')
   return reader.read(doc.contents, ctx, '')
@@ -109,7 +109,9 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   const configFile: SourceFile = { path: path.resolve(configPath), display: displayName(path.resolve(configPath)) }
   const baseDir = path.dirname(configFile.path)
   const text = await readBounded(configFile, issues)
-  const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, options.env, issues)
+  const positions = new Map<string, { line: number; col: number }>()
+  const env = options.env ?? process.env
+  const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, env, issues, positions)
 
   const dirSetting = spec ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
   const policiesDir = path.resolve(baseDir, dirSetting ?? 'policies')
@@ -121,5 +123,5 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
     routes.push(...(parsed?.routes ?? []))
   }
   if (issues.length > 0 || !spec) throw new ConfigError(issues)
-  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display })
+  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display, positions, env })
 }

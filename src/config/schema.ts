@@ -19,6 +19,9 @@ export interface ReadContext {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly issues: ConfigIssue[]
   aliasesSeen: number
+  /** Filled with where each key path's value was written, for checks made after
+   *  reading (compile.ts) to still name the line and column. */
+  readonly positions?: Map<string, { line: number; col: number }>
 }
 
 export interface Reader<T> {
@@ -215,6 +218,7 @@ export function list<T>(item: Reader<T>, options: { min?: number; max?: number }
       let ok = true
       node.items.forEach((raw, i) => {
         const itemPath = `${path}[${i}]`
+        ctx.positions?.set(itemPath, position(ctx, raw))
         const child = deref(raw, ctx, itemPath)
         const value = child === undefined ? undefined : item.read(child, ctx, itemPath)
         if (value === undefined) ok = false
@@ -319,6 +323,7 @@ export function obj<S extends Shape>(shape: S, options: ObjectOptions<S> = {}): 
           continue
         }
         keyNodes[key] = pair.key
+        ctx.positions?.set(keyPath, position(ctx, pair.value ?? pair.key))
         const child = deref(pair.value, ctx, keyPath)
         const value = child === undefined ? undefined : reader.read(child, ctx, keyPath)
         if (value === undefined) ok = false

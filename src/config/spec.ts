@@ -1,10 +1,12 @@
 // The shape of config.yaml and policies/*.yaml. Readers here check single values;
 // cross-route checks (duplicates) happen in compile.ts.
 
+import { validateHeaderValue } from 'node:http'
 import proxyaddr from 'proxy-addr'
 import { RE2JS } from 're2js'
 import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
 import { policyReader } from './policy-reader.js'
+import { secretProblem } from '../session/codec.js'
 import type { ListenAddress, RouteOrigin, UpstreamTarget } from '../types.js'
 import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str } from './schema.js'
 
@@ -93,9 +95,19 @@ const absolutePath = str({
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const headerName = (name: string) => (HEADER_NAME.test(name) ? undefined : `${JSON.stringify(name)} is not a valid header name`)
+/** What Node itself would refuse to send (CR, LF, NUL, characters beyond Latin-1) is
+ *  refused here, at load, instead of failing every request of the route. */
 const headerValue = str({
   expects: 'a header value',
-  check: (text) => (/[\r\n\0]/.test(text) ? 'header values must not contain CR, LF or NUL' : undefined),
+  check: (text) => {
+    if (/[\r\n\0]/.test(text)) return 'header values must not contain CR, LF or NUL'
+    try {
+      validateHeaderValue('x', text)
+      return undefined
+    } catch {
+      return 'header values must be printable ASCII (or Latin-1) without control characters'
+    }
+  },
 })
 
 export const routeSpec = obj(
@@ -200,9 +212,17 @@ export const limitsSpec = obj({
   request_timeout: duration(),
 })
 
+const sessionSecret = str({
+  expects: 'a 32-byte key in base64',
+  check: (text) => {
+    const problem = secretProblem(text)
+    return problem && `must be a 32-byte key in base64 (gatehouse keys makes one): ${problem}`
+  },
+})
+
 export const sessionSpec = obj({
   cookie_name: str({ check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)') }),
-  secrets: list(str(), { min: 1 }),
+  secrets: list(sessionSecret, { min: 1 }),
   domain: str(),
   same_site: str({ oneOf: ['lax', 'strict', 'none'] }),
   lifetime: duration(),

@@ -8,8 +8,6 @@ import { readFileSync } from 'node:fs'
 import { GatehouseError } from '../errors.js'
 import type { IdentityClaims } from './claims.js'
 
-export const DEFAULT_IDENTITY_HEADER = 'X-Gatehouse-Jwt-Assertion'
-
 /** Pomerium's choice too: short enough that a leaked assertion soon expires. */
 export const ASSERTION_TTL_SECONDS = 300
 /** Re-sign when less than this is left, so an upstream never receives a nearly dead token. */

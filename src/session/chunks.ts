@@ -56,6 +56,18 @@ const ABSENT: Reassembled = Object.freeze({ value: undefined, reason: 'absent' }
 const MALFORMED: Reassembled = Object.freeze({ value: undefined, reason: 'malformed' })
 const TOO_LARGE: Reassembled = Object.freeze({ value: undefined, reason: 'too-large' })
 
+/** Why `domain` cannot be a cookie's Domain, or undefined when it can. */
+export function cookieDomainProblem(domain: string): string | undefined {
+  return typeof domain === 'string' && domain.length <= 253 && DOMAIN.test(domain) ? undefined : `cookie domain ${JSON.stringify(domain)} is not a host name`
+}
+
+/** RFC 6265bis cookie prefixes: browsers accept `__Secure-` cookies only with Secure,
+ *  and `__Host-` ones only with Secure, Path=/ and no Domain. */
+export function cookiePrefix(name: string): '__secure-' | '__host-' | undefined {
+  const start = name.slice(0, 9).toLowerCase()
+  return start.startsWith('__secure-') ? '__secure-' : start.startsWith('__host-') ? '__host-' : undefined
+}
+
 export class ChunkedCookie {
   readonly name: string
   readonly lifetimeSeconds: number
@@ -79,21 +91,15 @@ export class ChunkedCookie {
     if (typeof name !== 'string' || !TOKEN.test(name)) {
       throw invalid(`cookie name ${JSON.stringify(name)} is not a cookie name (RFC 6265 token: no spaces, separators or control characters)`)
     }
-    if (domain !== undefined && (typeof domain !== 'string' || domain.length > 253 || !DOMAIN.test(domain))) {
-      throw invalid(`cookie domain ${JSON.stringify(domain)} is not a host name`)
-    }
+    const domainIssue = domain === undefined ? undefined : cookieDomainProblem(domain)
+    if (domainIssue) throw invalid(domainIssue)
     if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
       throw invalid(`cookie same_site ${JSON.stringify(sameSite)} is not one of lax, strict, none`)
     }
     // Browsers drop SameSite=None cookies that lack Secure.
     if (sameSite === 'none' && !secure) throw invalid('cookie same_site none requires https (Secure)')
-    const prefix = name.slice(0, 9).toLowerCase()
-    if ((prefix.startsWith('__secure-') || prefix.startsWith('__host-')) && !secure) {
-      throw invalid(`cookie name ${name} needs Secure, which plain http cannot have`)
-    }
-    if (prefix.startsWith('__host-') && domain !== undefined) {
-      throw invalid(`cookie name ${name} (a __Host- cookie) cannot have a domain`)
-    }
+    if (cookiePrefix(name) !== undefined && !secure) throw invalid(`cookie name ${name} needs Secure, which plain http cannot have`)
+    if (cookiePrefix(name) === '__host-' && domain !== undefined) throw invalid(`cookie name ${name} (a __Host- cookie) cannot have a domain`)
     if (!Number.isSafeInteger(lifetimeSeconds) || lifetimeSeconds <= 0) {
       throw invalid('cookie lifetime must be a whole number of seconds above zero')
     }

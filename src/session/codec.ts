@@ -255,23 +255,30 @@ function deriveKey(secret: Buffer): Key {
 const STANDARD_BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 const URL_BASE64 = /^[A-Za-z0-9_-]+={0,2}$/
 
-/**
- * A secret is exactly 32 bytes in canonical base64 of either alphabet, padded or not;
- * surrounding whitespace (a secret file's trailing newline) is ignored. Errors name the
- * list position and what was wrong, never the text.
- */
-function parseSecret(secret: unknown, index: number): Buffer {
-  const refuse = (why: string): GatehouseError =>
-    new GatehouseError('GH_ERR_SESSION_SECRET', `session.secrets[${index}] is not a 32-byte key in base64: ${why}`)
-  if (typeof secret !== 'string') throw refuse('it is not a string')
+/** Why `text` is not a session secret (exactly 32 bytes in canonical base64 of either
+ *  alphabet, padded or not; surrounding whitespace ignored), or undefined when it is.
+ *  The answer never quotes the text. */
+export function secretProblem(text: string): string | undefined {
+  return decodeSecret(text).problem
+}
+
+function decodeSecret(secret: string): { bytes: Buffer; problem?: undefined } | { bytes?: undefined; problem: string } {
   const text = secret.trim()
   const url = URL_BASE64.test(text)
-  if (!url && !STANDARD_BASE64.test(text)) throw refuse('it holds characters outside base64')
+  if (!url && !STANDARD_BASE64.test(text)) return { problem: 'it holds characters outside base64' }
   const bare = text.replace(/=+$/, '')
-  if (text.length !== bare.length ? text.length % 4 !== 0 : bare.length % 4 === 1) throw refuse('its length is not that of base64')
+  if (text.length !== bare.length ? text.length % 4 !== 0 : bare.length % 4 === 1) return { problem: 'its length is not that of base64' }
   const bytes = Buffer.from(bare, url ? 'base64url' : 'base64')
   const again = bytes.toString(url ? 'base64url' : 'base64').replace(/=+$/, '')
-  if (again !== bare) throw refuse('it is not canonical base64')
-  if (bytes.length !== KEY_BYTES) throw refuse(`it decodes to ${bytes.length} bytes`)
-  return bytes
+  if (again !== bare) return { problem: 'it is not canonical base64' }
+  if (bytes.length !== KEY_BYTES) return { problem: `it decodes to ${bytes.length} bytes` }
+  return { bytes }
+}
+
+function parseSecret(secret: unknown, index: number): Buffer {
+  const decoded = typeof secret === 'string' ? decodeSecret(secret) : { problem: 'it is not a string' }
+  if (decoded.bytes === undefined) {
+    throw new GatehouseError('GH_ERR_SESSION_SECRET', `session.secrets[${index}] is not a 32-byte key in base64: ${decoded.problem}`)
+  }
+  return decoded.bytes
 }

@@ -3,6 +3,7 @@
 // any session; the price is that a copied cookie stays valid until it expires.
 
 import type { SessionSettings } from '../config/compile-auth.js'
+import { cookiePrefix } from './chunks.js'
 import { nowSeconds } from './codec.js'
 import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
@@ -29,7 +30,11 @@ export class CookieSessionStore implements SessionStore {
     const common = { name: settings.cookieName, secrets: settings.secrets, lifetimeSeconds: settings.lifetimeSeconds, sameSite: settings.sameSite, domain: settings.domain }
     this.secure = new SessionCookie<SessionData>(common)
     // Browsers drop SameSite=None cookies without Secure, so on plain http it becomes Lax.
-    this.loopback = new SessionCookie<SessionData>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
+    // A prefixed name (__Host-, __Secure-) must keep Secure everywhere; browsers accept
+    // Secure cookies from http://localhost, which they count as a secure context.
+    this.loopback = cookiePrefix(settings.cookieName)
+      ? this.secure
+      : new SessionCookie<SessionData>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
   }
 
   get(cookies: CookieMap, now = nowSeconds()): SessionLookup {

@@ -1,10 +1,15 @@
 // Loading a valid configuration: files found, defaults applied, environment substituted.
 
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { loadConfig } from '../../src/config/load.js'
 import { ConfigError, formatIssue } from '../../src/errors.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
+
+const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'tls')
+const CERT = readFileSync(path.join(FIXTURES, 'server.pem'), 'utf8')
+const KEY = readFileSync(path.join(FIXTURES, 'server-key.pem'), 'utf8')
 
 /** The part of a tap test the helpers need. */
 interface Test { teardown(fn: () => void): void; fail(message: string): boolean }
@@ -111,7 +116,7 @@ t.test('settings are read and converted', async (t) => {
       '    remove_request_headers: [Cookie]',
       '',
     ].join('\n'),
-    files: { 'certs/cert.pem': 'CERT\n', 'certs/key.pem': 'KEY\n', 'certs/ca.pem': 'CA\n' },
+    files: { 'certs/cert.pem': CERT, 'certs/key.pem': KEY, 'certs/ca.pem': 'CA\n' },
   })
   t.strictSame(config.address, { host: '::1', port: 8443 })
   t.equal(config.logLevel, 'debug')
@@ -120,7 +125,7 @@ t.test('settings are read and converted', async (t) => {
   t.equal(config.isTrustedProxy('10.1.2.3'), true)
   t.equal(config.isTrustedProxy('127.0.0.1'), true)
   t.equal(config.isTrustedProxy('192.168.1.1'), false)
-  t.strictSame(config.tls, { cert: 'CERT\n', key: 'KEY\n' }, 'TLS files are read relative to config.yaml')
+  t.strictSame(config.tls, { cert: CERT, key: KEY }, 'TLS files are read relative to config.yaml')
   t.strictSame(config.demo, { upstream: { host: '127.0.0.1', port: 8081 }, idp: undefined })
   const [r] = config.routes
   t.equal(r.id, 'app')

@@ -434,9 +434,49 @@ const cases: Case[] = [
     name: 'unreadable TLS files',
     config: 'tls_cert_file: certs/missing-cert.pem\ntls_key_file: certs/missing-key.pem\n',
     expected: [
-      ['config.yaml', 1, 1, 'tls_cert_file', 'cannot read certs/missing-cert.pem: ENOENT'],
-      ['config.yaml', 1, 1, 'tls_key_file', 'cannot read certs/missing-key.pem: ENOENT'],
+      ['config.yaml', 1, 16, 'tls_cert_file', 'cannot read certs/missing-cert.pem: ENOENT'],
+      ['config.yaml', 2, 15, 'tls_key_file', 'cannot read certs/missing-key.pem: ENOENT'],
     ],
+  },
+  {
+    name: 'a TLS certificate and key that are not PEM',
+    config: 'tls_cert_file: cert.pem\ntls_key_file: key.pem\n',
+    files: { 'cert.pem': 'CERT', 'key.pem': 'KEY' },
+    expected: [['config.yaml', 1, 16, 'tls_cert_file', /^the certificate and key cannot be used together: /]],
+  },
+  {
+    name: 'session secrets that are not 32-byte base64 keys (never quoted back)',
+    config: `session:\n  secrets:\n    - short\n    - ${Buffer.alloc(16, 1).toString('base64')}\n    - ${Buffer.alloc(32, 2).toString('base64')}\n`,
+    expected: [
+      ['config.yaml', 3, 7, 'session.secrets[0]', 'must be a 32-byte key in base64 (gatehouse keys makes one): its length is not that of base64'],
+      ['config.yaml', 4, 7, 'session.secrets[1]', 'must be a 32-byte key in base64 (gatehouse keys makes one): it decodes to 16 bytes'],
+    ],
+  },
+  {
+    name: 'a __Host- cookie with a domain',
+    config: `session:\n  cookie_name: __Host-gh\n  domain: example.com\nroutes:\n  - from: https://app.example.com\n    to: http://127.0.0.1:1\n    allow_public_unauthenticated_access: true\n`,
+    expected: [['config.yaml', 3, 11, 'session.domain', 'a __Host- cookie (__Host-gh) cannot have a domain; remove session.domain or rename the cookie']],
+  },
+  {
+    name: 'a __Secure- cookie with a plain http route',
+    config: `session:\n  cookie_name: __Secure-gh\nroutes:\n  - from: http://app.example.com\n    to: http://127.0.0.1:1\n    allow_public_unauthenticated_access: true\n`,
+    expected: [['config.yaml', 2, 16, 'session.cookie_name', /^a __Secure- cookie needs https, but .*config\.yaml:4:5 routes plain http$/]],
+  },
+  {
+    name: 'a cookie domain that is not a host name',
+    config: 'session:\n  domain: "exa mple.com"\n',
+    expected: [['config.yaml', 2, 11, 'session.domain', 'cookie domain "exa mple.com" is not a host name']],
+  },
+  {
+    name: 'a header value Node could not send',
+    config: `${ROUTE}    set_request_headers: { X-Name: "Łukasz" }\n`,
+    expected: [['config.yaml', 4, 36, 'routes[0].set_request_headers.X-Name', 'header values must be printable ASCII (or Latin-1) without control characters']],
+  },
+  {
+    name: 'the demo with NODE_ENV=production',
+    config: 'demo:\n  upstream: 127.0.0.1:1\n',
+    env: { NODE_ENV: 'production' },
+    expected: [['config.yaml', 2, 3, 'demo', 'the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production; remove the demo block']],
   },
   {
     name: 'an unreadable tls_custom_ca_file',

@@ -1,0 +1,46 @@
+// Every default Gatehouse applies, in one table, readable top to bottom. compile*.ts read
+// from here; the README's configuration reference quotes these values.
+
+export const DEFAULTS = Object.freeze({
+  address: Object.freeze({ host: '0.0.0.0', port: 8080 }),
+  logLevel: 'info',
+  shutdownTimeoutMs: 10_000,
+  allowPathParameters: false,
+  allowUnusualHeaderNames: false,
+  limits: Object.freeze({
+    /** Sessions from IdPs with many groups are chunked across cookies (up to about 30 KB). */
+    maxHeaderBytes: 64 * 1024,
+    /** 0: no limit. */
+    maxConnections: 0,
+    headersTimeoutMs: 20_000,
+    requestTimeoutMs: 300_000,
+  }),
+  identity: Object.freeze({ header: 'X-Gatehouse-Jwt-Assertion' }),
+  session: Object.freeze({
+    cookieName: '_gatehouse',
+    sameSite: 'lax',
+    lifetimeSeconds: 14 * 3600,
+  }),
+  idp: Object.freeze({
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    scopes: Object.freeze(['openid', 'profile', 'email']),
+    usernameClaim: 'preferred_username',
+    emailClaim: 'email',
+    groupsClaim: 'groups',
+    pkce: true,
+    userinfo: false,
+    logout: false,
+    autoLogin: false,
+  }),
+  route: Object.freeze({
+    prefix: '/',
+    timeoutMs: 30_000,
+    /** Longest silence while a body streams. */
+    idleTimeoutMs: 5 * 60_000,
+    /** Websockets run without timeouts unless idle_timeout is set. */
+    websocketIdleTimeoutMs: 0,
+    allowWebsockets: false,
+    tlsSkipVerify: false,
+    passIdentityHeaders: false,
+  }),
+} as const)
