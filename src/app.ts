@@ -153,7 +153,8 @@ function registerProxy(app: FastifyInstance, state: AppState): void {
   const upgrades = { pipeline: state.pipeline, requestId: state.requestId, log: app.log, accessLog: state.accessLog, tunnels: state.tunnels }
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (state.closing) {
-      socket.destroy()
+      socket.on('error', () => socket.destroy())
+      writeSocketError(socket, 'GH_ERR_SHUTTING_DOWN', state.requestId(req))
       return
     }
     // Tracked from the start, not only once tunnelled, so shutdown also cuts handshakes

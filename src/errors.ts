@@ -3,7 +3,6 @@
 
 export const ERRORS = {
   GH_ERR_CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },
-  GH_ERR_CONFIG_READ: { status: 500, message: 'a configuration file could not be read' },
   GH_ERR_BAD_REQUEST: { status: 400, message: 'the request is malformed' },
   GH_ERR_BAD_PATH: { status: 400, message: 'the request path is not acceptable' },
   GH_ERR_BAD_HEADER: { status: 400, message: 'a request header is not acceptable' },
