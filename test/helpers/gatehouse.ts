@@ -6,7 +6,7 @@ import path from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type BuildOptions } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Teardown } from './upstream.js'
 
@@ -52,12 +52,12 @@ export interface RunningGatehouse {
 
 /** Loads a config from YAML (through the same loader `serve` uses) and listens on port 0.
  *  The config's own `address` is ignored. */
-export async function startGatehouse(files: ConfigFiles | string, env: Record<string, string> = {}): Promise<RunningGatehouse> {
+export async function startGatehouse(files: ConfigFiles | string, env: Record<string, string> = {}, options: Omit<BuildOptions, 'logger'> = {}): Promise<RunningGatehouse> {
   const written = writeConfigDir(typeof files === 'string' ? { config: files } : files)
   const config = await loadConfig(written.configFile, { env: { ...process.env, ...env } })
   const logs: Record<string, unknown>[] = []
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
-  const app = await buildApp(config, { logger })
+  const app = await buildApp(config, { ...options, logger })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as AddressInfo).port
   return {
@@ -73,8 +73,8 @@ export async function startGatehouse(files: ConfigFiles | string, env: Record<st
 }
 
 /** `startGatehouse` for one test: closed when the test ends. */
-export async function gatehouse(t: Teardown, files: ConfigFiles | string, env: Record<string, string> = {}): Promise<RunningGatehouse> {
-  const gh = await startGatehouse(files, env)
+export async function gatehouse(t: Teardown, files: ConfigFiles | string, env: Record<string, string> = {}, options: Omit<BuildOptions, 'logger'> = {}): Promise<RunningGatehouse> {
+  const gh = await startGatehouse(files, env, options)
   t.teardown(() => gh.close())
   return gh
 }

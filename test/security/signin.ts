@@ -34,8 +34,8 @@ session:
 ${sessionExtra}`
 }
 
-export async function signedInGatehouse(t: Test, yaml: string, readyHost: string): Promise<RunningGatehouse> {
-  const gh = await gatehouse(t, yaml)
+export async function signedInGatehouse(t: Test, yaml: string, readyHost: string, options: Parameters<typeof gatehouse>[3] = {}): Promise<RunningGatehouse> {
+  const gh = await gatehouse(t, yaml, {}, options)
   await waitReady(gh.port, readyHost)
   return gh
 }
