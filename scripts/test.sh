@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+npx prettier --check src test bench
 npx tsc --noEmit -p .
 npx tap "$@"
