@@ -71,7 +71,7 @@ function sameSecret(a: string, b: string): boolean {
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   app.get(SIGN_IN_PATH, async (request, reply) => {
-    const { config, sessions } = deps.runtime()
+    const { config } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`

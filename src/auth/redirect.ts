@@ -2,6 +2,8 @@
 // or a configured route's origin. Anything else could turn Gatehouse into an open
 // redirect that lends its trusted name to a phishing link.
 
+import { CALLBACK_PATH, OWN_PREFIX } from '../http/endpoints.js'
+import { normalizeTarget } from '../routes/normalize.js'
 import type { Route } from '../routes/route.js'
 
 /** Control characters and backslashes: browsers strip or reinterpret them (`/\evil`,
@@ -21,11 +23,27 @@ function matchesRouteOrigin(url: URL, routes: readonly Route[]): boolean {
   return false
 }
 
+/** Gatehouse's own endpoints are never a destination: a link that signs a user in and
+ *  then lands on sign_out (or on the callback, or sign-in again) would act for them. */
+function isOwnEndpoint(url: URL): boolean {
+  // Judged on the path as Gatehouse will read it once the browser asks for it: the URL
+  // parser leaves `%2e` alone, which normalisation turns into a dot.
+  const normalized = normalizeTarget(url.pathname)
+  if (!normalized.ok) return true
+  const path = normalized.path
+  return path.startsWith(OWN_PREFIX) || path === CALLBACK_PATH || path.startsWith(`${CALLBACK_PATH}/`)
+}
+
 /** The safe absolute URL for `rd`, or undefined when it must not be followed. */
 export function safeRedirect(rd: string | undefined, requestOrigin: string, routes: readonly Route[]): string | undefined {
+  const url = followable(rd, requestOrigin, routes)
+  return url === undefined || isOwnEndpoint(url) ? undefined : url.href
+}
+
+function followable(rd: string | undefined, requestOrigin: string, routes: readonly Route[]): URL | undefined {
   if (rd === undefined || rd === '' || rd.length > 2048 || UNSAFE.test(rd)) return undefined
   // A relative target must be a plain path: `//evil.com` is protocol-relative.
-  if (rd.startsWith('/') && !rd.startsWith('//')) return new URL(rd, requestOrigin).href
+  if (rd.startsWith('/') && !rd.startsWith('//')) return new URL(rd, requestOrigin)
   let url: URL
   try {
     url = new URL(rd)
@@ -33,6 +51,6 @@ export function safeRedirect(rd: string | undefined, requestOrigin: string, rout
     return undefined
   }
   if (url.username || url.password) return undefined
-  if (url.origin === requestOrigin) return url.href
-  return matchesRouteOrigin(url, routes) ? url.href : undefined
+  if (url.origin === requestOrigin) return url
+  return matchesRouteOrigin(url, routes) ? url : undefined
 }

@@ -2,6 +2,7 @@
 // balancers and Kubernetes can probe any name the proxy serves.
 
 import type { FastifyInstance } from 'fastify'
+import { PROBE_PATHS } from '../http/endpoints.js'
 
 export interface ReadinessCheck {
   /** Undefined when ready, else a short reason. */
@@ -11,9 +12,9 @@ export interface ReadinessCheck {
 export function registerProbes(app: FastifyInstance, checks: Record<string, ReadinessCheck>): void {
   const ok = (_req: unknown, reply: import('fastify').FastifyReply) =>
     reply.header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('OK')
-  app.get('/ping', ok)
-  app.get('/healthz', ok)
-  app.get('/readyz', (_req, reply) => {
+  app.get(PROBE_PATHS.ping, ok)
+  app.get(PROBE_PATHS.healthz, ok)
+  app.get(PROBE_PATHS.readyz, (_req, reply) => {
     const results: Record<string, string> = {}
     let ready = true
     for (const [name, check] of Object.entries(checks)) {

@@ -74,8 +74,3 @@ export function outcomeFor(verdict: Verdict, j: Judged): Outcome {
 export function refusal(code: ErrorCode, detail?: string, route?: Route, setCookies?: Cookies): Refusal {
   return { kind: 'refuse', code, detail, route, setCookies }
 }
-
-/** The verdict an outcome stands for, for metrics and the access log. */
-export function outcomeLabel(outcome: Outcome): 'allow' | 'sign_in' | 'deny' | 'error' {
-  return outcome.kind === 'forward' ? 'allow' : outcome.kind === 'sign_in' ? 'sign_in' : outcome.code === 'GH_ERR_FORBIDDEN' ? 'deny' : 'error'
-}

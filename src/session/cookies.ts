@@ -1,7 +1,5 @@
 // Reading the Cookie header, and knowing which cookies are Gatehouse's own.
 
-import type { IncomingMessage } from 'node:http'
-
 /** What a request's parsed Cookie header looks like. */
 export type CookieMap = Readonly<Record<string, string | undefined>>
 
@@ -17,8 +15,6 @@ export function parseCookies(header: string | undefined): Record<string, string>
   }
   return out
 }
-
-export const requestCookies = (req: IncomingMessage) => parseCookies(req.headers.cookie)
 
 /** Gatehouse's cookies are the session cookie (by its configured name), its chunks
  *  (`name_1`...) and sign-in transactions (`name_tx_...`): all `name` or `name_*`. */

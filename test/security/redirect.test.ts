@@ -125,6 +125,25 @@ t.test('sign_out: legitimate targets are kept', async (t) => {
   }
 })
 
+t.test("rd never leads to Gatehouse's own endpoints, however spelled", async (t) => {
+  const { gh, p } = await setup(t)
+  const own = [
+    '/.gatehouse/sign_out',
+    `${ORIGIN}/.gatehouse/sign_out?rd=/`,
+    '/%2egatehouse/sign_out',
+    '/x/../.gatehouse/sign_out',
+    '/oauth2/callback?code=x&state=y',
+    '/.gatehouse/sign_in?rd=/',
+    'http://other.test/.gatehouse/sign_out',
+  ]
+  for (const rd of own) {
+    const out = await request(gh.port, { path: `/.gatehouse/sign_out?rd=${encodeURIComponent(rd)}`, headers: { host: HOST } })
+    t.equal(out.headers.location, `${ORIGIN}/`, `sign_out with rd ${rd}: home instead`)
+    const { callback } = await signIn(gh.port, { host: HOST, path: `/.gatehouse/sign_in?rd=${encodeURIComponent(rd)}`, login: (url) => p.login(url, 'alice') })
+    t.equal(callback.headers.location, `${ORIGIN}/`, `signed in with rd ${rd}: home instead`)
+  }
+})
+
 t.test('sign_in: every rd classic lands on our own origin after signing in', async (t) => {
   const { gh, p } = await setup(t)
   for (const rd of ATTACKS) {
