@@ -37,7 +37,13 @@ function compile(raw: unknown): Policy {
 }
 
 const request = (path: string, method = 'GET', sourceIp = '10.20.3.4'): PolicyRequest => ({
-  method, path, host: 'app.example.com', sourceIp, time: Date.now(), origin: undefined, accessControlRequestMethod: undefined,
+  method,
+  path,
+  host: 'app.example.com',
+  sourceIp,
+  time: Date.now(),
+  origin: undefined,
+  accessControlRequestMethod: undefined,
 })
 
 export function benchDecisions(): string {

@@ -66,7 +66,9 @@ async function startGatehouse(upstreamPort: number, port: number): Promise<void>
   const dir = path.join(work, 'gatehouse')
   mkdirSync(path.join(dir, 'policies'), { recursive: true })
   // Access logs are off (log_level: warn), as they are for the other contenders.
-  writeFileSync(path.join(dir, 'config.yaml'), `address: 127.0.0.1:${port}
+  writeFileSync(
+    path.join(dir, 'config.yaml'),
+    `address: 127.0.0.1:${port}
 log_level: warn
 authorize_log_fields: []
 session:
@@ -79,7 +81,8 @@ idps:
     jwks_url: http://127.0.0.1:9/jwks
     client_id: bench
     client_secret: bench
-`)
+`,
+  )
   writeFileSync(
     path.join(dir, 'policies', 'bench.yaml'),
     `routes:
@@ -131,7 +134,11 @@ http {
   await waitForPort(port)
 }
 
-interface Sample { rps: number; p50: number; p99: number }
+interface Sample {
+  rps: number
+  p50: number
+  p99: number
+}
 
 async function loadWithWrk(url: string, headers: Record<string, string> = {}): Promise<Sample> {
   const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
@@ -186,7 +193,9 @@ async function main() {
   if (values['skip-proxy']) return
 
   const upstreamPort = await startForked('bench/upstream.ts')
-  const contenders: { name: string; url: string; headers?: Record<string, string> }[] = [{ name: 'upstream (direct)', url: `http://127.0.0.1:${upstreamPort}/` }]
+  const contenders: { name: string; url: string; headers?: Record<string, string> }[] = [
+    { name: 'upstream (direct)', url: `http://127.0.0.1:${upstreamPort}/` },
+  ]
   const bare = await startForked('bench/bare-proxy.ts', [String(upstreamPort)])
   contenders.push({ name: '@fastify/http-proxy', url: `http://127.0.0.1:${bare}/` })
   if (has('nginx')) {

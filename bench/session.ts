@@ -19,5 +19,8 @@ export function benchSessionCookie(): string {
     groups: ['staff', 'engineering'],
     claims: { sub: 'user-1', email: 'ann@example.com', groups: ['staff', 'engineering'] },
   }
-  return cookie.write(data, []).map((c) => c.split(';', 1)[0]).join('; ')
+  return cookie
+    .write(data, [])
+    .map((c) => c.split(';', 1)[0])
+    .join('; ')
 }

@@ -57,7 +57,11 @@ class AppState implements GatehouseState {
   readonly pipeline: PipelineDeps
   readonly accessLog: AccessLog
 
-  constructor(config: Config, readonly log: FastifyBaseLogger, metrics: Metrics | undefined) {
+  constructor(
+    config: Config,
+    readonly log: FastifyBaseLogger,
+    metrics: Metrics | undefined,
+  ) {
     this.runtime = buildRuntime(config, this.pools)
     this.accessLog = new AccessLog(() => this.log, metrics)
     this.providers = new ProviderRegistry(log)

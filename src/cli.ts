@@ -4,7 +4,15 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
 import {
-  explainRequest, formatExplanation, formatResult, formatSummary, loadPolicyTests, parseUserJson, requestFromFlags, runPolicyTests, summarize,
+  explainRequest,
+  formatExplanation,
+  formatResult,
+  formatSummary,
+  loadPolicyTests,
+  parseUserJson,
+  requestFromFlags,
+  runPolicyTests,
+  summarize,
   type ExplainFlags,
 } from './tools/policy-tests.js'
 import type { Config } from './config/compile.js'
@@ -147,7 +155,12 @@ export async function main(argv: string[]): Promise<number> {
         return 2
       }
       return explain(configPath, {
-        method: values.method, url: values.url, user: values.user, sourceIp: values['source-ip'], time: values.time, headers: values.header,
+        method: values.method,
+        url: values.url,
+        user: values.user,
+        sourceIp: values['source-ip'],
+        time: values.time,
+        headers: values.header,
       })
     case 'keys':
       return keys()

@@ -53,10 +53,14 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     throw err
   }
   if (initial.session.ephemeral) {
-    app.log.warn('session.secrets is not set: sessions are encrypted with a secret made for this process only, so every user is signed out at restart, and replicas cannot read each other\'s sessions (gatehouse keys makes a lasting one)')
+    app.log.warn(
+      "session.secrets is not set: sessions are encrypted with a secret made for this process only, so every user is signed out at restart, and replicas cannot read each other's sessions (gatehouse keys makes a lasting one)",
+    )
   }
   if (initial.identity.ephemeral) {
-    app.log.warn('identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)')
+    app.log.warn(
+      'identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)',
+    )
   }
   if (demo) app.log.warn(demo.summary, 'DEMO running (for trying Gatehouse out only): open one of these routes')
 

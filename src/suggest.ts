@@ -7,7 +7,10 @@ export function suggest(word: string, candidates: readonly string[]): string {
   let bestDistance = Infinity
   for (const candidate of candidates) {
     const d = editDistance(word.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) { best = candidate; bestDistance = d }
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
   }
   const limit = Math.max(1, Math.floor(word.length / 3))
   return best !== undefined && bestDistance <= limit ? ` (did you mean "${best}"?)` : ''

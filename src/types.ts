@@ -2,9 +2,17 @@
 // kept here so that readers of a shape need not import the module that parses it.
 
 /** Where a value was written: file, line, column and key path. */
-export interface Location { file: string; line: number; col: number; path: string }
+export interface Location {
+  file: string
+  line: number
+  col: number
+  path: string
+}
 
-export interface ListenAddress { host: string; port: number }
+export interface ListenAddress {
+  host: string
+  port: number
+}
 
 export interface RouteOrigin {
   scheme: 'http' | 'https'

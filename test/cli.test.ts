@@ -84,7 +84,10 @@ t.test('check reports cross-route problems (duplicates) with both locations', as
   })
   const run = await runCli(['check', '--config', dir.configFile])
   t.equal(run.code, 1)
-  t.equal(run.stderr, `${shown(path.join(dir.dir, 'policies/copy.yaml'))}:3:5 routes[0]: duplicate route: ${shown(dir.configFile)}:2:5 already routes a.example.com with prefix /\n1 error\n`)
+  t.equal(
+    run.stderr,
+    `${shown(path.join(dir.dir, 'policies/copy.yaml'))}:3:5 routes[0]: duplicate route: ${shown(dir.configFile)}:2:5 already routes a.example.com with prefix /\n1 error\n`,
+  )
 })
 
 t.test('check on a missing file exits 1 with the reason', async (t) => {

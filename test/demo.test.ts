@@ -37,7 +37,15 @@ t.test('the shipped demo signs users in and applies its policies', async (t) => 
   t.equal(JSON.parse(adminPage.text).headers['x-forwarded-user'], 'alice', 'the demo upstream shows who she is')
 
   const bob = await signedIn('admin.localhost:8080', 'bob')
-  t.equal((await request(8080, { path: '/', headers: { host: 'admin.localhost:8080', cookie: bob, accept: 'application/json' } })).status, 403, 'bob is not an admin')
+  t.equal(
+    (await request(8080, { path: '/', headers: { host: 'admin.localhost:8080', cookie: bob, accept: 'application/json' } })).status,
+    403,
+    'bob is not an admin',
+  )
   const bobPrivate = await signedIn('private.localhost:8080', 'bob')
-  t.equal((await request(8080, { path: '/', headers: { host: 'private.localhost:8080', cookie: bobPrivate } })).status, 200, 'any signed-in user opens the private route')
+  t.equal(
+    (await request(8080, { path: '/', headers: { host: 'private.localhost:8080', cookie: bobPrivate } })).status,
+    200,
+    'any signed-in user opens the private route',
+  )
 })

@@ -57,7 +57,10 @@ cases:
 /** A config folder whose policies folder holds routes.yaml (ROUTES) and `files`; `file`
  *  names one of them as the CLI shows it. */
 function folder(t: Test, files: Record<string, string>) {
-  const dir = configDir(t, { config: 'policies_dir: ./policies\n', files: Object.fromEntries(Object.entries({ 'routes.yaml': ROUTES, ...files }).map(([name, text]) => [`policies/${name}`, text])) })
+  const dir = configDir(t, {
+    config: 'policies_dir: ./policies\n',
+    files: Object.fromEntries(Object.entries({ 'routes.yaml': ROUTES, ...files }).map(([name, text]) => [`policies/${name}`, text])),
+  })
   return { ...dir, file: (name: string) => shown(path.join(dir.dir, 'policies', name)) }
 }
 
@@ -73,7 +76,10 @@ t.test('the shipped policy tests pass', async (t) => {
   t.equal(run.stderr, '')
   const lines = run.stdout.trimEnd().split('\n')
   t.ok(lines.length >= 4)
-  t.ok(lines.slice(0, -1).every((l) => l.startsWith('PASS policies/demo')), run.stdout)
+  t.ok(
+    lines.slice(0, -1).every((l) => l.startsWith('PASS policies/demo')),
+    run.stdout,
+  )
   t.ok(lines.some((l) => l.includes('demo.test.yaml')) && lines.some((l) => l.includes('demo-private.test.yaml')))
   t.match(lines.at(-1), /^\d+ passed, 0 failed$/)
 })
@@ -83,14 +89,17 @@ t.test('a passing suite prints PASS lines with verdict, reasons and rule, and ex
   t.equal(run.code, 0, run.stderr)
   t.equal(run.stderr, '')
   const f = dir.file('kasm.test.yaml')
-  t.equal(run.stdout, [
-    `PASS ${f}:3:5 "premium member gets in": allow [groups-ok] by allow rule routes[0].policy[0]`,
-    `PASS ${f}:7:5 "staff by email domain": allow [email-ok] by allow rule routes[0].policy[0]`,
-    `PASS ${f}:11:5 "admin pages are denied": deny [http-path-ok] by deny rule routes[0].policy[1]`,
-    `PASS ${f}:15:5 "no session means sign in": sign_in [user-unauthenticated], a criterion needs a signed-in user`,
-    '4 passed, 0 failed',
-    '',
-  ].join('\n'))
+  t.equal(
+    run.stdout,
+    [
+      `PASS ${f}:3:5 "premium member gets in": allow [groups-ok] by allow rule routes[0].policy[0]`,
+      `PASS ${f}:7:5 "staff by email domain": allow [email-ok] by allow rule routes[0].policy[0]`,
+      `PASS ${f}:11:5 "admin pages are denied": deny [http-path-ok] by deny rule routes[0].policy[1]`,
+      `PASS ${f}:15:5 "no session means sign in": sign_in [user-unauthenticated], a criterion needs a signed-in user`,
+      '4 passed, 0 failed',
+      '',
+    ].join('\n'),
+  )
 })
 
 t.test('a failing case prints FAIL with expected and got, and exits 1', async (t) => {
@@ -109,7 +118,10 @@ cases:
   t.equal(run.code, 1)
   t.equal(run.stderr, '')
   const f = dir.file('office.test.yaml')
-  t.ok(run.stdout.includes(`PASS ${f}:3:5 "office hours from the office network": allow [source-ip-ok, time-of-day-ok] by allow rule routes[2].policy\n`), run.stdout)
+  t.ok(
+    run.stdout.includes(`PASS ${f}:3:5 "office hours from the office network": allow [source-ip-ok, time-of-day-ok] by allow rule routes[2].policy\n`),
+    run.stdout,
+  )
   t.ok(run.stdout.includes(`FAIL ${f}:6:5 "night shift": expected allow, got deny [time-of-day-unauthorized], no allow rule matched\n`), run.stdout)
   t.match(run.stdout, /\n5 passed, 1 failed\n$/)
 })
@@ -129,12 +141,15 @@ cases:
   })
   t.equal(run.code, 1)
   const f = dir.file('kasm.test.yaml')
-  t.equal(run.stdout, [
-    `FAIL ${f}:3:5 "console": https://kasm.example.com/console/x reaches route kasm-console, not route kasm`,
-    `FAIL ${f}:7:5 "typo in the host": https://kasn.example.com/ reaches no route, not route kasm`,
-    '0 passed, 2 failed',
-    '',
-  ].join('\n'))
+  t.equal(
+    run.stdout,
+    [
+      `FAIL ${f}:3:5 "console": https://kasm.example.com/console/x reaches route kasm-console, not route kasm`,
+      `FAIL ${f}:7:5 "typo in the host": https://kasn.example.com/ reaches no route, not route kasm`,
+      '0 passed, 2 failed',
+      '',
+    ].join('\n'),
+  )
 })
 
 t.test('a malformed test file is reported as file:line:col key.path, and exits 1', async (t) => {
@@ -206,7 +221,10 @@ t.test('explain: allow, deny and sign_in, with the deciding rule and criteria', 
   t.match(deny.stdout, /\n {4}matched +routes\[0\]\.policy\[0\]\.allow\.or\[1\] +email: /, 'the allow rule matched too, but is not the deciding one')
 
   t.equal(signIn.code, 0)
-  t.match(signIn.stdout, 'user:     none (no session)\nverdict:  sign_in\nreasons:  user-unauthenticated\nrule:     none (a criterion needs a signed-in user)\n')
+  t.match(
+    signIn.stdout,
+    'user:     none (no session)\nverdict:  sign_in\nreasons:  user-unauthenticated\nrule:     none (a criterion needs a signed-in user)\n',
+  )
   t.match(signIn.stdout, /\n {4}no match +routes\[0\]\.policy\[0\]\.allow\.or\[0\] +groups: \{"has":"premium"\} +user-unauthenticated\n/)
 
   t.equal(office.code, 0)

@@ -47,7 +47,11 @@ const random = () => randomBytes(24).toString('base64url')
 function transactionCookie(config: Config, state: string, origin: string): SessionCookie<Transaction> {
   const name = `${config.session.cookieName}_tx_${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
   return new SessionCookie<Transaction>({
-    name, secrets: config.session.secrets, lifetimeSeconds: TRANSACTION_SECONDS, sameSite: 'lax', httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
+    name,
+    secrets: config.session.secrets,
+    lifetimeSeconds: TRANSACTION_SECONDS,
+    sameSite: 'lax',
+    httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
   })
 }
 
@@ -79,7 +83,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
     const chosen = query(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
     if (chosen === undefined) {
-      return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(chooserPage(providers.map((p) => p.settings), rd))
+      return reply
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(
+          chooserPage(
+            providers.map((p) => p.settings),
+            rd,
+          ),
+        )
     }
     const provider = deps.providers.get(chosen)
     if (!provider) return page(reply, 'GH_ERR_BAD_REQUEST', `no identity provider has the id ${JSON.stringify(chosen)}`)
@@ -118,7 +130,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     const tx = txCookie.read(cookieJar).payload
     // No transaction (expired, replayed, started elsewhere) or another state: a forged or
     // stale callback. Nothing is exchanged and no session is set.
-    if (!tx || !sameSecret(tx.state, state)) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
+    if (!tx || !sameSecret(tx.state, state))
+      return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
     const provider = deps.providers.get(tx.idp)
     if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx)
     try {
@@ -162,7 +175,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       // A sign-in always starts a new session (new sid, new cookie): no fixation.
       const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })
       request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
-      return reply.header('set-cookie', [...clearTx, ...sessionCookies]).header('cache-control', 'no-store').redirect(tx.rd, 302)
+      return reply
+        .header('set-cookie', [...clearTx, ...sessionCookies])
+        .header('cache-control', 'no-store')
+        .redirect(tx.rd, 302)
     } catch (err) {
       const failure = translateOidcError(err)
       request.log.warn({ idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message } }, 'sign-in failed')
@@ -197,8 +213,22 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     const session = found
     // Never tokens: this answer is readable by any script on the page.
     const { data } = session
-    return { signed_in: true as const, user: data.user, email: data.email, name: data.name, groups: data.groups, sub: data.sub, idp: data.idp, expires_at: session.exp }
+    return {
+      signed_in: true as const,
+      user: data.user,
+      email: data.email,
+      name: data.name,
+      groups: data.groups,
+      sub: data.sub,
+      idp: data.idp,
+      expires_at: session.exp,
+    }
   }
   app.get(USER_JSON_PATH, async (request, reply) => reply.header('cache-control', 'no-store').send(await whoAmI(request)))
-  app.get(USER_PAGE_PATH, async (request, reply) => reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(userPage(await whoAmI(request))))
+  app.get(USER_PAGE_PATH, async (request, reply) =>
+    reply
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(userPage(await whoAmI(request))),
+  )
 }

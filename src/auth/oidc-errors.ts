@@ -21,7 +21,16 @@ export class OidcFailure extends GatehouseError {
 }
 
 /** Network failures: the IdP was not reached or did not answer in time. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT'])
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
+])
 
 function networkCode(err: unknown): string | undefined {
   for (let e = err as { code?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
@@ -43,7 +52,7 @@ export function translateOidcError(err: unknown): OidcFailure {
   }
   const unreachable = networkCode(err)
   if (unreachable) return new OidcFailure('GH_ERR_IDP_UNAVAILABLE', unreachable, `the identity provider could not be reached (${unreachable})`, undefined, err)
-  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : (err as Error)?.name ?? 'ERROR'
+  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : ((err as Error)?.name ?? 'ERROR')
   // The library's message is generic; its cause names the check that failed.
   const cause = (err as { cause?: { message?: unknown } }).cause?.message
   const check = typeof cause === 'string' ? `: ${cause}` : ''

@@ -35,6 +35,9 @@ export interface WhoAmI {
 export function userPage(who: WhoAmI): string {
   if (!who.signed_in) return shell('Not signed in', '<h1>Not signed in</h1><p><a href="/.gatehouse/sign_in">Sign in</a></p>')
   const row = (k: string, v: string | undefined) => (v ? `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>` : '')
-  return shell('Signed in', `<h1>Signed in</h1><dl>${row('User', who.user)}${row('Name', who.name)}${row('Email', who.email)}${row('Groups', who.groups?.join(', '))}${row('Identity provider', who.idp)}</dl>
-<p><a href="/.gatehouse/sign_out">Sign out</a></p>`)
+  return shell(
+    'Signed in',
+    `<h1>Signed in</h1><dl>${row('User', who.user)}${row('Name', who.name)}${row('Email', who.email)}${row('Groups', who.groups?.join(', '))}${row('Identity provider', who.idp)}</dl>
+<p><a href="/.gatehouse/sign_out">Sign out</a></p>`,
+  )
 }

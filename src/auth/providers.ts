@@ -41,9 +41,12 @@ const MAX_RETRY_MS = 30_000
 
 function clientAuth(settings: IdpSettings): oidc.ClientAuth {
   switch (settings.tokenEndpointAuthMethod) {
-    case 'client_secret_basic': return oidc.ClientSecretBasic(settings.clientSecret ?? '')
-    case 'client_secret_post': return oidc.ClientSecretPost(settings.clientSecret ?? '')
-    case 'none': return oidc.None()
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(settings.clientSecret ?? '')
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(settings.clientSecret ?? '')
+    case 'none':
+      return oidc.None()
   }
 }
 
@@ -65,7 +68,10 @@ export class IdentityProvider {
   private retryMs = FIRST_RETRY_MS
   private closed = false
 
-  constructor(readonly settings: IdpSettings, private readonly log: FastifyBaseLogger) {}
+  constructor(
+    readonly settings: IdpSettings,
+    private readonly log: FastifyBaseLogger,
+  ) {}
 
   /** Starts discovery; failures are retried with backoff until close(). */
   start(): Promise<void> {

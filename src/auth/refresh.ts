@@ -94,7 +94,10 @@ async function renew(session: Session, ctx: RefreshContext): Promise<SessionData
       }
     } catch (err) {
       const failure = translateOidcError(err)
-      ctx.log.info({ idp: data.idp, sid: data.sid, err: { code: failure.code, reason: failure.reason, message: failure.message } }, 'refresh failed; the session ends')
+      ctx.log.info(
+        { idp: data.idp, sid: data.sid, err: { code: failure.code, reason: failure.reason, message: failure.message } },
+        'refresh failed; the session ends',
+      )
       return undefined
     }
   } finally {

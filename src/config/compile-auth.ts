@@ -43,16 +43,38 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
   for (const { value: s, at } of specs) {
     const problem = (key: string, message: string) => issue(at, key, message)
     const id = s.id!
-    if (ids.has(id)) { problem('id', `another identity provider already has the id ${JSON.stringify(id)}`); continue }
+    if (ids.has(id)) {
+      problem('id', `another identity provider already has the id ${JSON.stringify(id)}`)
+      continue
+    }
     ids.add(id)
-    if (!s.issuer) { problem('issuer', 'is required: ID tokens are checked against it (explicit endpoints may replace discovery, not the issuer)'); continue }
-    if (/[?#]/.test(s.issuer)) { problem('issuer', 'must not contain a query or fragment (OpenID Connect issuers cannot)'); continue }
+    if (!s.issuer) {
+      problem('issuer', 'is required: ID tokens are checked against it (explicit endpoints may replace discovery, not the issuer)')
+      continue
+    }
+    if (/[?#]/.test(s.issuer)) {
+      problem('issuer', 'must not contain a query or fragment (OpenID Connect issuers cannot)')
+      continue
+    }
     // Tokens and codes travel to these URLs; plain http is only acceptable on this machine.
-    const urls = { issuer: s.issuer, authorization_url: s.authorization_url, token_url: s.token_url, userinfo_url: s.userinfo_url, jwks_url: s.jwks_url, end_session_url: s.end_session_url }
+    const urls = {
+      issuer: s.issuer,
+      authorization_url: s.authorization_url,
+      token_url: s.token_url,
+      userinfo_url: s.userinfo_url,
+      jwks_url: s.jwks_url,
+      end_session_url: s.end_session_url,
+    }
     const insecure = Object.entries(urls).find(([, u]) => u !== undefined && u.startsWith('http:') && !isLoopbackUrl(u))
-    if (insecure) { problem(insecure[0], `${insecure[1]} must use https (http is accepted only on loopback)`); continue }
+    if (insecure) {
+      problem(insecure[0], `${insecure[1]} must use https (http is accepted only on loopback)`)
+      continue
+    }
     const explicit = s.authorization_url && s.token_url && s.jwks_url
-    if (explicit && s.userinfo && !s.userinfo_url) { problem('userinfo_url', 'is required with userinfo: true when explicit endpoints replace discovery'); continue }
+    if (explicit && s.userinfo && !s.userinfo_url) {
+      problem('userinfo_url', 'is required with userinfo: true when explicit endpoints replace discovery')
+      continue
+    }
     let secret = s.client_secret
     if (s.client_secret_file !== undefined) {
       try {
@@ -61,29 +83,43 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
         problem('client_secret_file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
         continue
       }
-      if (secret === '') { problem('client_secret_file', 'is empty'); continue }
+      if (secret === '') {
+        problem('client_secret_file', 'is empty')
+        continue
+      }
     }
     const method = (s.token_endpoint_auth_method ?? DEFAULTS.idp.tokenEndpointAuthMethod) as IdpSettings['tokenEndpointAuthMethod']
-    if (method !== 'none' && !secret) { problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`); continue }
-    out.push(Object.freeze({
-      id,
-      name: s.name ?? id,
-      logoUrl: s.logo_url,
-      issuer: s.issuer,
-      endpoints: Object.freeze({ authorization: s.authorization_url, token: s.token_url, userinfo: s.userinfo_url, jwks: s.jwks_url, endSession: s.end_session_url }),
-      clientId: s.client_id!,
-      clientSecret: secret,
-      tokenEndpointAuthMethod: method,
-      scopes: s.scopes ?? DEFAULTS.idp.scopes,
-      pkce: s.pkce === undefined ? DEFAULTS.idp.pkce : s.pkce !== 'none',
-      usernameClaim: s.username_claim ?? DEFAULTS.idp.usernameClaim,
-      emailClaim: s.email_claim ?? DEFAULTS.idp.emailClaim,
-      groupsClaim: s.groups_claim ?? DEFAULTS.idp.groupsClaim,
-      groupMappings: new Map(Object.entries(s.group_mappings ?? {})),
-      userinfo: s.userinfo ?? DEFAULTS.idp.userinfo,
-      logout: s.logout ?? DEFAULTS.idp.logout,
-      autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
-    }))
+    if (method !== 'none' && !secret) {
+      problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`)
+      continue
+    }
+    out.push(
+      Object.freeze({
+        id,
+        name: s.name ?? id,
+        logoUrl: s.logo_url,
+        issuer: s.issuer,
+        endpoints: Object.freeze({
+          authorization: s.authorization_url,
+          token: s.token_url,
+          userinfo: s.userinfo_url,
+          jwks: s.jwks_url,
+          endSession: s.end_session_url,
+        }),
+        clientId: s.client_id!,
+        clientSecret: secret,
+        tokenEndpointAuthMethod: method,
+        scopes: s.scopes ?? DEFAULTS.idp.scopes,
+        pkce: s.pkce === undefined ? DEFAULTS.idp.pkce : s.pkce !== 'none',
+        usernameClaim: s.username_claim ?? DEFAULTS.idp.usernameClaim,
+        emailClaim: s.email_claim ?? DEFAULTS.idp.emailClaim,
+        groupsClaim: s.groups_claim ?? DEFAULTS.idp.groupsClaim,
+        groupMappings: new Map(Object.entries(s.group_mappings ?? {})),
+        userinfo: s.userinfo ?? DEFAULTS.idp.userinfo,
+        logout: s.logout ?? DEFAULTS.idp.logout,
+        autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
+      }),
+    )
   }
   const autoLogin = out.filter((idp) => idp.autoLogin)
   if (autoLogin.length > 1) {

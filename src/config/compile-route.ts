@@ -7,11 +7,9 @@ import type { Location } from '../types.js'
 import { DEFAULTS } from './defaults.js'
 import type { RouteSpec } from './spec.js'
 
-
 function describeMatch(match: PathMatch): string {
   return match.kind === 'prefix' && match.value === '/' ? '' : ` ${match.kind} ${match.value}`
 }
-
 
 const TOKEN = /\$\{gatehouse\.(jwt|id_token|access_token)\}/g
 const hasIdentityToken = (value: string) => value.includes('${gatehouse.')
@@ -30,9 +28,11 @@ function parseTemplate(value: string): TemplatePart[] {
 
 export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefined, caFile: string | undefined): Route {
   const match: PathMatch =
-    spec.path !== undefined ? { kind: 'path', value: spec.path }
-    : spec.regex !== undefined ? { kind: 'regex', value: spec.regex.pattern().slice(4, -2), re: spec.regex }
-    : { kind: 'prefix', value: spec.prefix ?? DEFAULTS.route.prefix }
+    spec.path !== undefined
+      ? { kind: 'path', value: spec.path }
+      : spec.regex !== undefined
+        ? { kind: 'regex', value: spec.regex.pattern().slice(4, -2), re: spec.regex }
+        : { kind: 'prefix', value: spec.prefix ?? DEFAULTS.route.prefix }
   const origin = spec.from!
   const hostKey = origin.port === undefined ? origin.hostname : `${origin.hostname}:${origin.port}`
   const lower = (entries: Record<string, string> | undefined) =>
@@ -46,12 +46,18 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     upstreams: Object.freeze(spec.to!.map((t) => Object.freeze(t))),
     prefixRewrite: spec.prefix_rewrite,
     hostHeader: Object.freeze(
-      spec.preserve_host_header ? { kind: 'preserve' as const }
-      : spec.host_rewrite !== undefined ? { kind: 'rewrite' as const, value: spec.host_rewrite }
-      : { kind: 'upstream' as const },
+      spec.preserve_host_header
+        ? { kind: 'preserve' as const }
+        : spec.host_rewrite !== undefined
+          ? { kind: 'rewrite' as const, value: spec.host_rewrite }
+          : { kind: 'upstream' as const },
     ),
     setRequestHeaders: lower(spec.set_request_headers).filter(([, v]) => !hasIdentityToken(v)),
-    identityRequestHeaders: Object.freeze(lower(spec.set_request_headers).filter(([, v]) => hasIdentityToken(v)).map(([k, v]) => Object.freeze([k, parseTemplate(v)] as const))),
+    identityRequestHeaders: Object.freeze(
+      lower(spec.set_request_headers)
+        .filter(([, v]) => hasIdentityToken(v))
+        .map(([k, v]) => Object.freeze([k, parseTemplate(v)] as const)),
+    ),
     removeRequestHeaders: new Set((spec.remove_request_headers ?? []).map((h) => h.toLowerCase())),
     setResponseHeaders: lower(spec.set_response_headers),
     timeoutMs: spec.timeout ?? DEFAULTS.route.timeoutMs,
@@ -66,4 +72,3 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
   }
   return Object.freeze(route)
 }
-

@@ -112,11 +112,15 @@ function checkSession(session: SessionSettings, routes: readonly Located<RouteSp
   if (session.domain !== undefined) {
     const problem = cookieDomainProblem(session.domain)
     if (problem) top('session.domain')(problem)
-    else if (prefix === '__host-') top('session.domain')(`a __Host- cookie (${session.cookieName}) cannot have a domain; remove session.domain or rename the cookie`)
+    else if (prefix === '__host-')
+      top('session.domain')(`a __Host- cookie (${session.cookieName}) cannot have a domain; remove session.domain or rename the cookie`)
   }
   if (prefix !== undefined) {
     const plain = routes.find((r) => r.value.from?.scheme === 'http' && !isLoopbackHostname(r.value.from.hostname))
-    if (plain) top('session.cookie_name')(`a ${prefix === '__host-' ? '__Host-' : '__Secure-'} cookie needs https, but ${plain.at.file}:${plain.at.line}:${plain.at.col} routes plain http`)
+    if (plain)
+      top('session.cookie_name')(
+        `a ${prefix === '__host-' ? '__Host-' : '__Secure-'} cookie needs https, but ${plain.at.file}:${plain.at.line}:${plain.at.col} routes plain http`,
+      )
   }
 }
 
@@ -168,7 +172,11 @@ export function compileConfig(input: CompileInput): Config {
   for (const { value, at } of input.routes) {
     const routeIssue = (message: string) => issues.push({ ...at, message })
     if (value.idp !== undefined && !idpIds.has(value.idp)) {
-      issues.push({ ...at, path: `${at.path}.idp`, message: `no identity provider has the id ${JSON.stringify(value.idp)}${suggest(value.idp, [...idpIds] as string[])}` })
+      issues.push({
+        ...at,
+        path: `${at.path}.idp`,
+        message: `no identity provider has the id ${JSON.stringify(value.idp)}${suggest(value.idp, [...idpIds] as string[])}`,
+      })
       continue
     }
     const conflict = legacyConflict(value)
@@ -187,7 +195,9 @@ export function compileConfig(input: CompileInput): Config {
     const identity = routeIdentity(route)
     const earlier = seen.get(identity)
     if (earlier) {
-      routeIssue(`duplicate route: ${earlier.at.file}:${earlier.at.line}:${earlier.at.col} already routes ${route.hostKey} with ${route.match.kind} ${route.match.value}`)
+      routeIssue(
+        `duplicate route: ${earlier.at.file}:${earlier.at.line}:${earlier.at.col} already routes ${route.hostKey} with ${route.match.kind} ${route.match.value}`,
+      )
       continue
     }
     seen.set(identity, route)

@@ -20,7 +20,10 @@ export interface LoadOptions {
   env?: Readonly<Record<string, string | undefined>>
 }
 
-export interface SourceFile { path: string; display: string }
+export interface SourceFile {
+  path: string
+  display: string
+}
 
 export function displayName(file: string): string {
   const rel = path.relative(process.cwd(), file)
@@ -35,7 +38,13 @@ export async function readBounded(file: SourceFile, issues: ConfigIssue[]): Prom
       return undefined
     }
     if (info.size > MAX_FILE_BYTES) {
-      issues.push({ file: file.display, line: 1, col: 1, path: '', message: `is ${info.size} bytes; configuration files may be at most ${MAX_FILE_BYTES} bytes` })
+      issues.push({
+        file: file.display,
+        line: 1,
+        col: 1,
+        path: '',
+        message: `is ${info.size} bytes; configuration files may be at most ${MAX_FILE_BYTES} bytes`,
+      })
       return undefined
     }
     return await readFile(file.path, 'utf8')
@@ -52,7 +61,14 @@ const LIBRARY_MESSAGES: Partial<Record<string, string>> = {
 }
 
 /** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
-export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: LoadOptions['env'], issues: ConfigIssue[], positions?: ReadContext['positions']): T | undefined {
+export function readYaml<T>(
+  text: string,
+  file: string,
+  reader: Reader<T>,
+  env: LoadOptions['env'],
+  issues: ConfigIssue[],
+  positions?: ReadContext['positions'],
+): T | undefined {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
   const problems = [...doc.errors, ...doc.warnings]
@@ -63,7 +79,13 @@ export function readYaml<T>(text: string, file: string, reader: Reader<T>, env: 
   }
   // A `%YAML 1.1` directive would bring back yes/no/on/off booleans and sexagesimal numbers.
   if (doc.directives?.yaml.explicit && doc.directives.yaml.version !== '1.2') {
-    issues.push({ file, line: 1, col: 1, path: '', message: `YAML ${doc.directives.yaml.version} is not accepted; Gatehouse reads YAML 1.2 (remove the %YAML directive)` })
+    issues.push({
+      file,
+      line: 1,
+      col: 1,
+      path: '',
+      message: `YAML ${doc.directives.yaml.version} is not accepted; Gatehouse reads YAML 1.2 (remove the %YAML directive)`,
+    })
     return undefined
   }
   if (problems.length > 0) return undefined

@@ -253,10 +253,18 @@ export function dict<T>(value: Reader<T>, keyCheck?: (key: string) => string | u
       let ok = true
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? String(pair.key.value) : undefined
-        if (key === undefined) { report(ctx, pair.key, path, 'keys must be plain strings'); ok = false; continue }
+        if (key === undefined) {
+          report(ctx, pair.key, path, 'keys must be plain strings')
+          ok = false
+          continue
+        }
         const keyPath = `${path}.${key}`
         const problem = keyCheck?.(key)
-        if (problem) { report(ctx, pair.key, keyPath, problem); ok = false; continue }
+        if (problem) {
+          report(ctx, pair.key, keyPath, problem)
+          ok = false
+          continue
+        }
         const child = deref(pair.value, ctx, keyPath)
         const v = child === undefined ? undefined : value.read(child, ctx, keyPath)
         if (v === undefined) ok = false
@@ -276,7 +284,10 @@ export function toPlain(node: unknown, ctx: ReadContext, path: string, onNode?: 
     const out: Record<string, unknown> = {}
     for (const pair of resolved.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : undefined
-      if (key === undefined) { report(ctx, pair.key, path, 'keys must be plain strings'); continue }
+      if (key === undefined) {
+        report(ctx, pair.key, path, 'keys must be plain strings')
+        continue
+      }
       out[key] = toPlain(pair.value, ctx, `${path}.${key}`, onNode, pair.key)
     }
     return out
@@ -361,7 +372,10 @@ export function refine<T, U>(reader: Reader<T>, convert: (value: T) => { value: 
   }
 }
 
-export interface Located<T> { value: T; at: Location }
+export interface Located<T> {
+  value: T
+  at: Location
+}
 
 /** Keeps where a value was written, for checks that compare values across files. */
 export function located<T>(reader: Reader<T>): Reader<Located<T>> {

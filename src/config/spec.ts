@@ -73,7 +73,7 @@ const upstreamUrl = refine(str({ expects: 'an upstream URL such as http://10.0.0
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: `must use http or https, got ${url.protocol.slice(0, -1)}` }
   if (url.username || url.password) return { error: 'must not contain user info (use set_request_headers for credentials)' }
   if (url.search || url.hash) return { error: 'must not contain a query or fragment' }
-  if (url.pathname !== '/' ) return { error: `must not contain a path (${url.pathname}); use prefix_rewrite to change the upstream path` }
+  if (url.pathname !== '/') return { error: `must not contain a path (${url.pathname}); use prefix_rewrite to change the upstream path` }
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
   return { value: { origin: url.origin, protocol: url.protocol, hostname, port, host: url.host, weight } }
@@ -124,7 +124,8 @@ export const routeSpec = obj(
     prefix_rewrite: absolutePath,
     host_rewrite: str({
       expects: 'a host name',
-      check: (text) => (/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(text) ? undefined : `must be a host[:port], got ${JSON.stringify(text)}`),
+      check: (text) =>
+        /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(text) ? undefined : `must be a host[:port], got ${JSON.stringify(text)}`,
     }),
     preserve_host_header: bool(),
     set_request_headers: dict(headerValue, headerName),
@@ -150,7 +151,10 @@ export const routeSpec = obj(
   },
   {
     required: ['from', 'to'],
-    exclusive: [['prefix', 'path', 'regex'], ['preserve_host_header', 'host_rewrite']],
+    exclusive: [
+      ['prefix', 'path', 'regex'],
+      ['preserve_host_header', 'host_rewrite'],
+    ],
     expects: 'a route mapping',
   },
 )
@@ -221,7 +225,9 @@ const sessionSecret = str({
 })
 
 export const sessionSpec = obj({
-  cookie_name: str({ check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)') }),
+  cookie_name: str({
+    check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : "must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)"),
+  }),
   secrets: list(sessionSecret, { min: 1 }),
   domain: str(),
   same_site: str({ oneOf: ['lax', 'strict', 'none'] }),
@@ -238,26 +244,29 @@ export const demoSpec = obj({
   idp: listenAddress,
 })
 
-export const configSpec = obj({
-  address: listenAddress,
-  tls_cert_file: str(),
-  tls_key_file: str(),
-  policies_dir: str(),
-  trusted_proxies: list(trustedProxy),
-  allow_unusual_header_names: bool(),
-  allow_path_parameters: bool(),
-  limits: limitsSpec,
-  metrics_address: listenAddress,
-  log_level: str({ oneOf: LOG_LEVELS }),
-  authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
-  shutdown_timeout: duration(),
-  routes: locatedRoutes,
-  identity: identitySpec,
-  jwt_claims_headers: dict(str(), headerName),
-  session: sessionSpec,
-  idps: list(located(idpSpec), { min: 1 }),
-  idp: located(idpSpec),
-  demo: demoSpec,
-}, { expects: 'a mapping of settings', exclusive: [['idps', 'idp']] })
+export const configSpec = obj(
+  {
+    address: listenAddress,
+    tls_cert_file: str(),
+    tls_key_file: str(),
+    policies_dir: str(),
+    trusted_proxies: list(trustedProxy),
+    allow_unusual_header_names: bool(),
+    allow_path_parameters: bool(),
+    limits: limitsSpec,
+    metrics_address: listenAddress,
+    log_level: str({ oneOf: LOG_LEVELS }),
+    authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
+    shutdown_timeout: duration(),
+    routes: locatedRoutes,
+    identity: identitySpec,
+    jwt_claims_headers: dict(str(), headerName),
+    session: sessionSpec,
+    idps: list(located(idpSpec), { min: 1 }),
+    idp: located(idpSpec),
+    demo: demoSpec,
+  },
+  { expects: 'a mapping of settings', exclusive: [['idps', 'idp']] },
+)
 
 export type ConfigSpec = NonNullable<ReturnType<typeof configSpec.read>>

@@ -8,16 +8,7 @@ import http, { type IncomingMessage, type Server } from 'node:http'
 import { generateKeyPair as generateKeyPairCallback, randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { AddressInfo, Socket } from 'node:net'
-import type {
-  Adapter,
-  AdapterPayload,
-  ClientMetadata,
-  Configuration,
-  Grant,
-  Interaction,
-  KoaContextWithOIDC,
-  Provider,
-} from 'oidc-provider'
+import type { Adapter, AdapterPayload, ClientMetadata, Configuration, Grant, Interaction, KoaContextWithOIDC, Provider } from 'oidc-provider'
 import { GatehouseError } from '../errors.js'
 import { describeUser, findAccountIn, NAMESPACED_ROLES_CLAIM, scopeClaims, type OidcUser } from './oidc-users.js'
 import { escapeHtml } from '../http/html.js'
@@ -200,7 +191,6 @@ function memoryAdapter(): (model: string) => Adapter {
   }
 }
 
-
 function page(label: string, title: string, body: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(`${label}: ${title}`)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -277,7 +267,14 @@ async function loadAutoGrant(ctx: KoaContextWithOIDC): Promise<Grant | undefined
   return grant
 }
 
-const CLIENT_AUTH_ROUTES = new Set(['token', 'revocation', 'introspection', 'pushed_authorization_request', 'backchannel_authentication', 'device_authorization'])
+const CLIENT_AUTH_ROUTES = new Set([
+  'token',
+  'revocation',
+  'introspection',
+  'pushed_authorization_request',
+  'backchannel_authentication',
+  'device_authorization',
+])
 
 /** Refuses a secret-based client authentication other than the registered one. The check
  *  sits where oidc-provider has just identified the client (OIDCContext#entity('Client')),
@@ -400,7 +397,9 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
     clientBasedCORS: () => false,
     renderError: async (ctx, out) => {
       ctx.type = 'html'
-      const rows = Object.entries(out).map(([k, v]) => `<pre><b>${escapeHtml(k)}</b>: ${escapeHtml(String(v))}</pre>`).join('')
+      const rows = Object.entries(out)
+        .map(([k, v]) => `<pre><b>${escapeHtml(k)}</b>: ${escapeHtml(String(v))}</pre>`)
+        .join('')
       ctx.body = page(options.label, 'Sign-in error', rows)
     },
   }
@@ -413,7 +412,12 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
 
   if (!options.offlineAccessNeedsPromptConsent) {
     provider.use(async (ctx, next) => {
-      if (ctx.path === '/auth' && ctx.query.prompt === undefined && typeof ctx.query.scope === 'string' && ctx.query.scope.split(' ').includes('offline_access')) {
+      if (
+        ctx.path === '/auth' &&
+        ctx.query.prompt === undefined &&
+        typeof ctx.query.scope === 'string' &&
+        ctx.query.scope.split(' ').includes('offline_access')
+      ) {
         ctx.query = { ...ctx.query, prompt: 'consent' }
         // oidc-provider finds its mount path by locating req.url inside req.originalUrl.
         if (prefix) Object.assign(ctx.req, { originalUrl: prefix + ctx.req.url })
@@ -427,7 +431,11 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
       if (ctx.path === '/auth' && (ctx.query.code_challenge !== undefined || ctx.query.code_challenge_method !== undefined)) {
         ctx.status = 400
         ctx.type = 'html'
-        ctx.body = page(options.label, 'Sign-in error', '<pre><b>error</b>: invalid_request</pre><pre><b>error_description</b>: PKCE (code_challenge) is not supported by this provider</pre>')
+        ctx.body = page(
+          options.label,
+          'Sign-in error',
+          '<pre><b>error</b>: invalid_request</pre><pre><b>error_description</b>: PKCE (code_challenge) is not supported by this provider</pre>',
+        )
         return
       }
       await next()
@@ -480,7 +488,11 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
       const e = err as { statusCode?: number; message?: string; error_description?: string }
       ctx.status = e.statusCode ?? 500
       ctx.type = 'html'
-      ctx.body = page(options.label, 'Sign-in error', `<pre>${escapeHtml(e.error_description ?? e.message ?? String(err))}</pre><p>Start signing in again from the application.</p>`)
+      ctx.body = page(
+        options.label,
+        'Sign-in error',
+        `<pre>${escapeHtml(e.error_description ?? e.message ?? String(err))}</pre><p>Start signing in again from the application.</p>`,
+      )
     }
   })
 
@@ -530,8 +542,22 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
 
 /** The demo users: one per kind of access the demo policies tell apart. */
 export const DEMO_USERS: readonly OidcUser[] = Object.freeze([
-  { id: 'alice', email: 'alice@example.com', name: 'Alice Admin', preferred_username: 'alice', groups: ['admins'], claims: { [NAMESPACED_ROLES_CLAIM]: ['admin'] } },
-  { id: 'bob', email: 'bob@example.com', name: 'Bob Developer', preferred_username: 'bob', groups: ['developers'], claims: { [NAMESPACED_ROLES_CLAIM]: ['developer'] } },
+  {
+    id: 'alice',
+    email: 'alice@example.com',
+    name: 'Alice Admin',
+    preferred_username: 'alice',
+    groups: ['admins'],
+    claims: { [NAMESPACED_ROLES_CLAIM]: ['admin'] },
+  },
+  {
+    id: 'bob',
+    email: 'bob@example.com',
+    name: 'Bob Developer',
+    preferred_username: 'bob',
+    groups: ['developers'],
+    claims: { [NAMESPACED_ROLES_CLAIM]: ['developer'] },
+  },
   { id: 'carol', email: 'carol@example.com', name: 'Carol Contractor', preferred_username: 'carol', groups: [] },
   { id: 'dave', email: 'dave@example.org', name: 'Dave Support', preferred_username: 'dave', groups: ['developers', 'support'] },
 ])

@@ -8,7 +8,10 @@ import { escapeHtml } from '../http/html.js'
 
 export function assertDemoAllowed(): void {
   if (process.env.NODE_ENV === 'production') {
-    throw new GatehouseError('GH_ERR_DEMO_IN_PRODUCTION', 'the demo upstream is for development only and refuses to run with NODE_ENV=production; remove the demo: block')
+    throw new GatehouseError(
+      'GH_ERR_DEMO_IN_PRODUCTION',
+      'the demo upstream is for development only and refuses to run with NODE_ENV=production; remove the demo: block',
+    )
   }
 }
 

@@ -39,7 +39,12 @@ export type IdentityHeaderStyle = 'forwarded' | 'auth-request'
 
 const NAMES = {
   forwarded: { user: 'x-forwarded-user', email: 'x-forwarded-email', groups: 'x-forwarded-groups', username: 'x-forwarded-preferred-username' },
-  'auth-request': { user: 'x-auth-request-user', email: 'x-auth-request-email', groups: 'x-auth-request-groups', username: 'x-auth-request-preferred-username' },
+  'auth-request': {
+    user: 'x-auth-request-user',
+    email: 'x-auth-request-email',
+    groups: 'x-auth-request-groups',
+    username: 'x-auth-request-preferred-username',
+  },
 } as const
 
 /** Writes the identity headers of `style` into `out` (lower-case names). */

@@ -36,7 +36,11 @@ export class IdentitySigner {
   private constructor(private readonly key: KeyObject) {
     const pub = createPublicKey(key).export({ format: 'jwk' }) as { kty: string; crv: string; x: string; y: string }
     // RFC 7638 thumbprint: stable for a key, different for the next one after rotation.
-    const kid = b64url(createHash('sha256').update(JSON.stringify({ crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y })).digest())
+    const kid = b64url(
+      createHash('sha256')
+        .update(JSON.stringify({ crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y }))
+        .digest(),
+    )
     this.jwk = Object.freeze({ kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y, kid, alg: 'ES256', use: 'sig' })
     this.header = b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }))
   }
@@ -80,10 +84,21 @@ export class IdentitySigner {
     // A refreshed session is a new object with possibly new groups: it is signed afresh.
     if (cached && cached.identity === identity && cached.exp - nowSeconds > REFRESH_MARGIN_SECONDS) return cached.token
     const exp = nowSeconds + ASSERTION_TTL_SECONDS
-    const payload = b64url(JSON.stringify({
-      iss: audience, aud: audience, sub: identity.sub, user: identity.user, email: identity.email,
-      groups: identity.groups, name: identity.name, sid: identity.sid, iat: nowSeconds, exp, jti: randomUUID(),
-    }))
+    const payload = b64url(
+      JSON.stringify({
+        iss: audience,
+        aud: audience,
+        sub: identity.sub,
+        user: identity.user,
+        email: identity.email,
+        groups: identity.groups,
+        name: identity.name,
+        sid: identity.sid,
+        iat: nowSeconds,
+        exp,
+        jti: randomUUID(),
+      }),
+    )
     const signingInput = `${this.header}.${payload}`
     // JWS wants the raw r||s signature, not DER.
     const signature = sign('sha256', Buffer.from(signingInput), { key: this.key, dsaEncoding: 'ieee-p1363' })

@@ -49,7 +49,10 @@ export class AccessLog {
     const log = this.log()
     if ((log as Logger).isLevelEnabled('info')) {
       const path = r.url === undefined ? undefined : r.url.split('?', 1)[0]
-      log.info({ request_id: r.requestId, transport: r.transport, method: r.method, host: r.host, path, route: r.route, status: r.status, ms: Math.round(r.ms) }, 'request')
+      log.info(
+        { request_id: r.requestId, transport: r.transport, method: r.method, host: r.host, path, route: r.route, status: r.status, ms: Math.round(r.ms) },
+        'request',
+      )
     }
   }
 

@@ -10,8 +10,7 @@ export interface ReadinessCheck {
 }
 
 export function registerProbes(app: FastifyInstance, checks: Record<string, ReadinessCheck>): void {
-  const ok = (_req: unknown, reply: import('fastify').FastifyReply) =>
-    reply.header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('OK')
+  const ok = (_req: unknown, reply: import('fastify').FastifyReply) => reply.header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('OK')
   app.get(PROBE_PATHS.ping, ok)
   app.get(PROBE_PATHS.healthz, ok)
   app.get(PROBE_PATHS.readyz, (_req, reply) => {

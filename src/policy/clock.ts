@@ -19,7 +19,15 @@ export function isTimeZone(name: string): boolean {
   }
 }
 
-interface Fields { year: number; month: number; day: number; hour: number; minute: number; second: number; weekday: number }
+interface Fields {
+  year: number
+  month: number
+  day: number
+  hour: number
+  minute: number
+  second: number
+  weekday: number
+}
 
 export class ZoneClock {
   private readonly format: Intl.DateTimeFormat
@@ -29,8 +37,15 @@ export class ZoneClock {
 
   constructor(readonly zone: string) {
     this.format = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', weekday: 'short',
-      year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: zone,
+      hourCycle: 'h23',
+      weekday: 'short',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     })
   }
 

@@ -70,13 +70,12 @@ export class Decision {
 
 // ---- parsing ----------------------------------------------------------------------
 
-const criterionBits = new Map<CriterionDefinition, { ok: number; fail: number }>(
-  CRITERIA.map((c) => [c, { ok: reasonBit(c.ok), fail: reasonBit(c.fail) }]),
-)
+const criterionBits = new Map<CriterionDefinition, { ok: number; fail: number }>(CRITERIA.map((c) => [c, { ok: reasonBit(c.ok), fail: reasonBit(c.fail) }]))
 const CRITERION_NAMES = CRITERIA.map((c) => c.name)
 
 function parseCriterion(raw: unknown, path: string, issues: IssueList): CompiledCriterion | undefined {
-  if (!isPlainObject(raw)) return issues.add(path, `each criterion must be a mapping with one key, such as {email: {is: ann@example.com}}; got ${describe(raw)}`)
+  if (!isPlainObject(raw))
+    return issues.add(path, `each criterion must be a mapping with one key, such as {email: {is: ann@example.com}}; got ${describe(raw)}`)
   const keys = Object.keys(raw)
   if (keys.length !== 1) {
     return issues.add(path, `each criterion may only contain a single key and value; found ${keys.length === 0 ? 'none' : keys.join(', ')}`)
@@ -261,7 +260,10 @@ return decide('deny', allowF, undefined);
 }`
 }
 
-interface Step { readonly rule: Rule; readonly condition: Condition }
+interface Step {
+  readonly rule: Rule
+  readonly condition: Condition
+}
 
 function stepsFor(rules: readonly Rule[], action: Action): Step[] {
   return rules.filter((r) => r.action === action).flatMap((rule) => rule.conditions.map((condition) => ({ rule, condition })))

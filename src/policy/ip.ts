@@ -67,7 +67,7 @@ export function parseRange(text: string): IpRange | undefined {
 export function inRange(ip: ParsedIp, range: IpRange): boolean {
   if (ip.v4 !== range.v4) return false
   const { words } = ip
-  for (let i = 0; i < words.length; i++) if (((words[i] & range.masks[i]) >>> 0) !== range.network[i]) return false
+  for (let i = 0; i < words.length; i++) if ((words[i] & range.masks[i]) >>> 0 !== range.network[i]) return false
   return true
 }
 

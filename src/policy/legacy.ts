@@ -16,11 +16,14 @@ export interface LegacyFields {
 /** Public access next to allow-lists is contradictory (the lists would do nothing). */
 export function legacyConflict(fields: LegacyFields): string | undefined {
   if (!fields.allow_public_unauthenticated_access) return undefined
-  const lists = (['allow_any_authenticated_user', 'allowed_users', 'allowed_domains', 'allowed_groups', 'allowed_idp_claims'] as const)
-    .filter((key) => {
-      const value = fields[key]
-      return value === true || (Array.isArray(value) && value.length > 0) || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0)
-    })
+  const lists = (['allow_any_authenticated_user', 'allowed_users', 'allowed_domains', 'allowed_groups', 'allowed_idp_claims'] as const).filter((key) => {
+    const value = fields[key]
+    return (
+      value === true ||
+      (Array.isArray(value) && value.length > 0) ||
+      (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0)
+    )
+  })
   return lists.length > 0
     ? `allow_public_unauthenticated_access cannot be combined with ${lists.join(', ')}: public access already lets everyone in`
     : undefined

@@ -70,7 +70,10 @@ function affix(text: string, side: 'start' | 'end'): Matcher {
   }
 }
 
-const allOf = (parts: Matcher[]): Matcher => (subject, k) => parts.map((emit) => `(${emit(subject, k)})`).join(' && ')
+const allOf =
+  (parts: Matcher[]): Matcher =>
+  (subject, k) =>
+    parts.map((emit) => `(${emit(subject, k)})`).join(' && ')
 
 export function compileStringMatcher(raw: unknown, path: string, issues: IssueList, options: MatcherOptions = {}): Matcher | undefined {
   const entries = operatorsOf(raw, path, issues, STRING_OPERATORS, 'string')
@@ -85,13 +88,27 @@ export function compileStringMatcher(raw: unknown, path: string, issues: IssueLi
       continue
     }
     const text = scalarText(value, at, issues, options.fold)
-    if (text === undefined) { ok = false; continue }
+    if (text === undefined) {
+      ok = false
+      continue
+    }
     switch (op) {
-      case 'is': parts.push((s, k) => `${s} === ${k(text)}`); break
-      case 'is_not': case 'not': parts.push((s, k) => `${s} !== ${k(text)}`); break
-      case 'starts_with': parts.push(affix(text, 'start')); break
-      case 'ends_with': parts.push(affix(text, 'end')); break
-      case 'contains': parts.push((s, k) => `${s}.includes(${k(text)})`); break
+      case 'is':
+        parts.push((s, k) => `${s} === ${k(text)}`)
+        break
+      case 'is_not':
+      case 'not':
+        parts.push((s, k) => `${s} !== ${k(text)}`)
+        break
+      case 'starts_with':
+        parts.push(affix(text, 'start'))
+        break
+      case 'ends_with':
+        parts.push(affix(text, 'end'))
+        break
+      case 'contains':
+        parts.push((s, k) => `${s}.includes(${k(text)})`)
+        break
     }
   }
   return ok ? allOf(parts) : undefined
@@ -104,12 +121,21 @@ export function compileListMatcher(raw: unknown, path: string, issues: IssueList
   let ok = true
   for (const [op, value, at] of entries) {
     const text = scalarText(value, at, issues, options.fold)
-    if (text === undefined) { ok = false; continue }
+    if (text === undefined) {
+      ok = false
+      continue
+    }
     switch (op) {
-      case 'has': parts.push((s, k) => `${s}.includes(${k(text)})`); break
+      case 'has':
+        parts.push((s, k) => `${s}.includes(${k(text)})`)
+        break
       // `is`: the list is exactly this one value.
-      case 'is': parts.push((s, k) => `${s}.length === 1 && ${s}[0] === ${k(text)}`); break
-      case 'exclude': parts.push((s, k) => `!${s}.includes(${k(text)})`); break
+      case 'is':
+        parts.push((s, k) => `${s}.length === 1 && ${s}[0] === ${k(text)}`)
+        break
+      case 'exclude':
+        parts.push((s, k) => `!${s}.includes(${k(text)})`)
+        break
     }
   }
   return ok ? allOf(parts) : undefined

@@ -7,7 +7,11 @@ import { normalizeTarget, type Normalized } from '../routes/normalize.js'
 import type { ErrorCode } from '../errors.js'
 
 /** Why a request is refused before routing. */
-export interface Refusal { readonly ok: false; readonly code: ErrorCode; readonly detail?: string }
+export interface Refusal {
+  readonly ok: false
+  readonly code: ErrorCode
+  readonly detail?: string
+}
 
 /** Longer targets are refused with 414: no legitimate app needs them, and every layer
  *  after us has its own (smaller or larger) limit, which is where ambiguity starts. */

@@ -99,7 +99,11 @@ export function forward({ outcome, req, res, path, query, requestId, log }: Forw
       // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
       // writeHead would otherwise let the app's replace it.
       const ours = res.getHeader('set-cookie')
-      if (ours !== undefined) headers['set-cookie'] = [...([] as string[]).concat(ours as string | string[]), ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? [])]
+      if (ours !== undefined)
+        headers['set-cookie'] = [
+          ...([] as string[]).concat(ours as string | string[]),
+          ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? []),
+        ]
       res.writeHead(statusCode, headers)
       return res
     },

@@ -12,16 +12,33 @@ import type { SessionData } from '../session/store.js'
 /** Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message; they
  *  are never forwarded. `expect` is handled by Node itself (100-continue). */
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'expect',
 ])
 
 /** Headers that claim to describe the original client or URL. From an untrusted peer they
  *  are lies waiting to be believed (by the upstream's rate limits, logs or routing), so
  *  only peers in trusted_proxies may send them. */
 const CLIENT_CLAIMS = new Set([
-  'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-original-url', 'x-original-uri',
-  'x-rewrite-url', 'x-original-host', 'x-original-method', 'x-request-id',
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-original-host',
+  'x-original-method',
+  'x-request-id',
 ])
 const isClientClaim = (name: string) => name.startsWith('x-forwarded-') || CLIENT_CLAIMS.has(name)
 
@@ -30,9 +47,18 @@ const isClientClaim = (name: string) => name.startsWith('x-forwarded-') || CLIEN
  *  trusted proxy in front of us) is removed on every route, whatever its spelling:
  *  many servers treat `X_Forwarded_User` or `x.forwarded.user` as the same header. */
 const IDENTITY_HEADERS = new Set([
-  'x-gatehouse-jwt-assertion', 'x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups',
-  'x-forwarded-preferred-username', 'x-pomerium-jwt-assertion', 'remote-user', 'remote-groups',
-  'remote-name', 'remote-email', 'x-remote-user', 'x-webauth-user',
+  'x-gatehouse-jwt-assertion',
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-groups',
+  'x-forwarded-preferred-username',
+  'x-pomerium-jwt-assertion',
+  'remote-user',
+  'remote-groups',
+  'remote-name',
+  'remote-email',
+  'x-remote-user',
+  'x-webauth-user',
 ])
 
 /** `configured` holds identity.header and the jwt_claims_headers names, lower-cased. */

@@ -68,7 +68,12 @@ export function runPipeline(deps: PipelineDeps, ex: Exchange): MaybePromise<Outc
   if (!route) return refusal('GH_ERR_NO_ROUTE')
   const step: Step = { deps, runtime, ex, host, route, origin: `${ex.scheme}://${ex.host!.toLowerCase()}`, cookies: parseCookies(ex.req.headers.cookie) }
   const found = runtime.sessions.get(step.cookies)
-  return isPromise(found) ? found.then((f) => withSession(step, f), (err) => storeFailed(step, err)) : withSession(step, found)
+  return isPromise(found)
+    ? found.then(
+        (f) => withSession(step, f),
+        (err) => storeFailed(step, err),
+      )
+    : withSession(step, found)
 }
 
 function withSession(step: Step, found: SessionLookup): MaybePromise<Outcome> {
@@ -85,12 +90,20 @@ function withSession(step: Step, found: SessionLookup): MaybePromise<Outcome> {
     cookies: step.cookies,
     httpLoopback: isHttpLoopback(step.origin),
     log: step.ex.log,
-  }).then((refreshed) => decide(step, refreshed.session, refreshed.setCookies), (err) => storeFailed(step, err))
+  }).then(
+    (refreshed) => decide(step, refreshed.session, refreshed.setCookies),
+    (err) => storeFailed(step, err),
+  )
 }
 
 function clearSession(step: Step): MaybePromise<Outcome> {
   const cleared = step.runtime.sessions.delete(step.cookies, { httpLoopback: isHttpLoopback(step.origin) })
-  return isPromise(cleared) ? cleared.then((c) => decide(step, undefined, c), (err) => storeFailed(step, err)) : decide(step, undefined, cleared)
+  return isPromise(cleared)
+    ? cleared.then(
+        (c) => decide(step, undefined, c),
+        (err) => storeFailed(step, err),
+      )
+    : decide(step, undefined, cleared)
 }
 
 /** A store that cannot answer fails closed: no session is assumed, none is granted. */
@@ -102,7 +115,15 @@ function storeFailed(step: Step, err: unknown): Outcome {
 function decide(step: Step, session: Session | undefined, setCookies: readonly string[] | undefined): Outcome {
   const { ex, route } = step
   const decision = authorize({
-    runtime: step.runtime, req: ex.req, route, method: ex.method, hostname: step.host.hostname, path: ex.path, user: session?.user, log: ex.log, metrics: step.deps.metrics,
+    runtime: step.runtime,
+    req: ex.req,
+    route,
+    method: ex.method,
+    hostname: step.host.hostname,
+    path: ex.path,
+    user: session?.user,
+    log: ex.log,
+    metrics: step.deps.metrics,
   })
   return outcomeFor(decision.verdict, {
     runtime: step.runtime,

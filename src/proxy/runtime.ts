@@ -16,5 +16,10 @@ export interface Runtime {
 }
 
 export function buildRuntime(config: Config, pools: UpstreamPools): Runtime {
-  return Object.freeze({ config, table: new RouteTable(config.routes), upstreams: pools.build(config.routes), sessions: new CookieSessionStore(config.session) })
+  return Object.freeze({
+    config,
+    table: new RouteTable(config.routes),
+    upstreams: pools.build(config.routes),
+    sessions: new CookieSessionStore(config.session),
+  })
 }

@@ -75,7 +75,14 @@ class Handshake {
     this.recorded = true
     const { req } = this
     this.deps.accessLog.record({
-      transport: 'websocket', requestId: this.requestId, method: req.method, host: req.headers.host, url: req.url, route: this.routeId, status, ms: performance.now() - this.started,
+      transport: 'websocket',
+      requestId: this.requestId,
+      method: req.method,
+      host: req.headers.host,
+      url: req.url,
+      route: this.routeId,
+      status,
+      ms: performance.now() - this.started,
     })
   }
 

@@ -35,7 +35,8 @@ export function normalizeTarget(target: string, allowPathParameters = false): No
 function normalizePath(raw: string, allowPathParameters: boolean): string | Normalized {
   if (raw.includes('\\')) return fail('GH_ERR_BAD_PATH', 'backslashes are not allowed in paths')
   if (raw.includes(';') && !allowPathParameters) return fail('GH_ERR_BAD_PATH', 'path parameters (;) are not allowed')
-  if (!PATH_CHAR.test(allowPathParameters ? raw.replaceAll(';', '') : raw)) return fail('GH_ERR_BAD_PATH', 'the path holds characters that must be percent-encoded')
+  if (!PATH_CHAR.test(allowPathParameters ? raw.replaceAll(';', '') : raw))
+    return fail('GH_ERR_BAD_PATH', 'the path holds characters that must be percent-encoded')
   const decoded = decodeUnreserved(raw)
   if (typeof decoded !== 'string') return decoded
   const segments = decoded.split('/')
@@ -54,7 +55,7 @@ function normalizePath(raw: string, allowPathParameters: boolean): string | Norm
     out.push(segment)
   }
   // `/a/.` and `/a/..` keep a trailing slash: they name a folder.
-  if (segments.length > 1 && (segments[segments.length - 1] === '.') && out[out.length - 1] !== '') out.push('')
+  if (segments.length > 1 && segments[segments.length - 1] === '.' && out[out.length - 1] !== '') out.push('')
   return '/' + out.join('/')
 }
 

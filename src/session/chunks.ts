@@ -34,12 +34,9 @@ export interface CookieOptions {
   readonly maxChunks?: number
 }
 
-
 export type ReassembleReason = 'absent' | 'malformed' | 'too-large'
 
-export type Reassembled =
-  | { readonly value: string; readonly reason: undefined }
-  | { readonly value: undefined; readonly reason: ReassembleReason }
+export type Reassembled = { readonly value: string; readonly reason: undefined } | { readonly value: undefined; readonly reason: ReassembleReason }
 
 /** RFC 6265 4.1.1 cookie-name: an RFC 2616 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -118,8 +115,7 @@ export class ChunkedCookie {
     this.maxValueLength = chunkSize * maxChunks
     this.names = Array.from({ length: maxChunks }, (_, i) => (i === 0 ? name : `${name}_${i}`))
     const sameSiteText = sameSite === 'lax' ? 'Lax' : sameSite === 'strict' ? 'Strict' : 'None'
-    this.attributes =
-      '; Path=/' + (domain === undefined ? '' : `; Domain=${domain}`) + '; HttpOnly' + (secure ? '; Secure' : '') + `; SameSite=${sameSiteText}`
+    this.attributes = '; Path=/' + (domain === undefined ? '' : `; Domain=${domain}`) + '; HttpOnly' + (secure ? '; Secure' : '') + `; SameSite=${sameSiteText}`
   }
 
   /**

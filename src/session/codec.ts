@@ -45,15 +45,7 @@ const KEY_ID_INFO = 'gatehouse session cookie key id v1'
  * sealed for another cookie name; 'expired': exp has passed; 'not-yet-valid': iat is more
  * than CLOCK_SKEW_SECONDS ahead.
  */
-export type DecodeReason =
-  | 'absent'
-  | 'too-large'
-  | 'malformed'
-  | 'bad-version'
-  | 'unknown-key'
-  | 'tampered'
-  | 'expired'
-  | 'not-yet-valid'
+export type DecodeReason = 'absent' | 'too-large' | 'malformed' | 'bad-version' | 'unknown-key' | 'tampered' | 'expired' | 'not-yet-valid'
 
 /**
  * `payload` is set exactly when `reason` is not, so `const { payload } = decode(...)` is

@@ -27,7 +27,13 @@ export class CookieSessionStore implements SessionStore {
   private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
 
   constructor(readonly settings: SessionSettings) {
-    const common = { name: settings.cookieName, secrets: settings.secrets, lifetimeSeconds: settings.lifetimeSeconds, sameSite: settings.sameSite, domain: settings.domain }
+    const common = {
+      name: settings.cookieName,
+      secrets: settings.secrets,
+      lifetimeSeconds: settings.lifetimeSeconds,
+      sameSite: settings.sameSite,
+      domain: settings.domain,
+    }
     this.secure = new SessionCookie<SessionData>(common)
     // Browsers drop SameSite=None cookies without Secure, so on plain http it becomes Lax.
     // A prefixed name (__Host-, __Secure-) must keep Secure everywhere; browsers accept

@@ -19,5 +19,8 @@ export function parseCookies(header: string | undefined): Record<string, string>
 /** Gatehouse's cookies are the session cookie (by its configured name), its chunks
  *  (`name_1`...) and sign-in transactions (`name_tx_...`): all `name` or `name_*`. */
 export function isOwnCookie(cookie: string, sessionCookieName: string): boolean {
-  return cookie === sessionCookieName || (cookie.length > sessionCookieName.length && cookie.startsWith(sessionCookieName) && cookie[sessionCookieName.length] === '_')
+  return (
+    cookie === sessionCookieName ||
+    (cookie.length > sessionCookieName.length && cookie.startsWith(sessionCookieName) && cookie[sessionCookieName.length] === '_')
+  )
 }

@@ -264,7 +264,13 @@ function routeNamed(routes: readonly Route[], name: Located<string>, issues: Con
 }
 
 /** Reads one test file's text against the configuration's routes. */
-export function parseTestFile(text: string, file: string, routes: readonly Route[], env: LoadOptions['env'], issues: ConfigIssue[]): PolicyTestFile | undefined {
+export function parseTestFile(
+  text: string,
+  file: string,
+  routes: readonly Route[],
+  env: LoadOptions['env'],
+  issues: ConfigIssue[],
+): PolicyTestFile | undefined {
   const before = issues.length
   const spec = readYaml(text, file, testFileSpec, env, issues)
   if (spec === undefined || issues.length > before) return undefined
@@ -328,7 +334,10 @@ export function runPolicyTests(config: Config, files: readonly PolicyTestFile[],
   return files.flatMap((file) => file.cases.map((c) => runCase(table, file, c, now)))
 }
 
-export interface Summary { readonly passed: number; readonly failed: number }
+export interface Summary {
+  readonly passed: number
+  readonly failed: number
+}
 
 export function summarize(results: readonly CaseResult[]): Summary {
   const passed = results.filter((r) => r.outcome.passed).length

@@ -40,9 +40,23 @@ routes:
   const alice = await sessionFor('alice')
 
   const nginx = (url: string, cookie?: string, method = 'GET') =>
-    request(gh.port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', 'x-original-url': url, 'x-original-method': method, ...(cookie ? { cookie } : {}) } })
+    request(gh.port, {
+      path: '/.gatehouse/auth',
+      headers: { host: 'auth.internal', 'x-original-url': url, 'x-original-method': method, ...(cookie ? { cookie } : {}) },
+    })
   const traefik = (host: string, uri: string, cookie?: string, accept = 'text/html') =>
-    request(gh.port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', 'x-forwarded-proto': 'http', 'x-forwarded-host': host, 'x-forwarded-uri': uri, 'x-forwarded-method': 'GET', accept, ...(cookie ? { cookie } : {}) } })
+    request(gh.port, {
+      path: '/.gatehouse/auth',
+      headers: {
+        host: 'auth.internal',
+        'x-forwarded-proto': 'http',
+        'x-forwarded-host': host,
+        'x-forwarded-uri': uri,
+        'x-forwarded-method': 'GET',
+        accept,
+        ...(cookie ? { cookie } : {}),
+      },
+    })
 
   const ok = await nginx('http://app.test/reports?q=1', bob)
   t.equal(ok.status, 200)
@@ -61,7 +75,10 @@ routes:
 
   const anonymousNginx = await nginx('http://app.test/reports')
   t.equal(anonymousNginx.status, 401, 'nginx gets 401 (auth_request knows no redirects)')
-  t.match(JSON.parse(anonymousNginx.text), { error: 'GH_ERR_UNAUTHENTICATED', sign_in_url: `http://app.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://app.test/reports')}` })
+  t.match(JSON.parse(anonymousNginx.text), {
+    error: 'GH_ERR_UNAUTHENTICATED',
+    sign_in_url: `http://app.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://app.test/reports')}`,
+  })
 
   const anonymousTraefik = await traefik('app.test', '/reports')
   t.equal(anonymousTraefik.status, 302, 'a browser behind Traefik is redirected')
@@ -73,7 +90,10 @@ routes:
 })
 
 t.test('only trusted proxies may ask', async (t) => {
-  const gh = await gatehouse(t, 'trusted_proxies: [10.9.9.9]\nroutes:\n  - from: http://app.test\n    to: http://127.0.0.1:9\n    allow_public_unauthenticated_access: true\n')
+  const gh = await gatehouse(
+    t,
+    'trusted_proxies: [10.9.9.9]\nroutes:\n  - from: http://app.test\n    to: http://127.0.0.1:9\n    allow_public_unauthenticated_access: true\n',
+  )
   const res = await request(gh.port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', 'x-original-url': 'http://app.test/' } })
   t.equal(res.status, 403)
   t.match(res.text, /trusted_proxies/)

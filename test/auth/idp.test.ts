@@ -15,8 +15,7 @@ const CALLBACK = 'http://127.0.0.1:18080/oauth2/callback'
 const SIGNED_OUT = 'http://127.0.0.1:18080/.gatehouse/signed_out'
 const client = { client_id: 'gatehouse', client_secret: 'gh-secret', redirect_uris: [CALLBACK], post_logout_redirect_uris: [SIGNED_OUT] }
 
-const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
 
 interface Authorization {
   url: string
@@ -50,7 +49,13 @@ interface TokenAnswer {
 }
 
 /** A token request with client_secret_basic (or the given headers/body extras). */
-async function token(idp: TestIdp, form: Record<string, string>, auth: 'basic' | 'post' = 'basic', id = client.client_id, secret = client.client_secret): Promise<TokenAnswer> {
+async function token(
+  idp: TestIdp,
+  form: Record<string, string>,
+  auth: 'basic' | 'post' = 'basic',
+  id = client.client_id,
+  secret = client.client_secret,
+): Promise<TokenAnswer> {
   const body = new URLSearchParams(form)
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
   if (auth === 'basic') headers.authorization = basic(id, secret)
@@ -116,7 +121,10 @@ t.test('discovery lists the issuer, endpoints, PKCE S256, the iss parameter and 
   })
   const jwks = (await (await fetch(idp.endpoints.jwks)).json()) as { keys: Record<string, unknown>[] }
   t.same(jwks.keys.map((k) => k.alg).sort(), ['ES256', 'RS256'])
-  t.notOk(jwks.keys.some((k) => 'd' in k), 'no private parts published')
+  t.notOk(
+    jwks.keys.some((k) => 'd' in k),
+    'no private parts published',
+  )
   t.equal(idp.counts.discovery, 1)
   t.equal(idp.counts.jwks, 1)
 })
@@ -158,10 +166,13 @@ t.test('a whole code flow with plain HTTP: PKCE, login, code with iss, basic aut
   t.equal(idp.counts.token, 2)
   t.equal(idp.counts.userinfo, 1)
   const tokenCalls = idp.calls.filter((c) => c.route === 'token')
-  t.same(tokenCalls.map((c) => [c.grantType, c.clientAuth, c.status]), [
-    ['authorization_code', 'client_secret_basic', 200],
-    ['refresh_token', 'client_secret_basic', 200],
-  ])
+  t.same(
+    tokenCalls.map((c) => [c.grantType, c.clientAuth, c.status]),
+    [
+      ['authorization_code', 'client_secret_basic', 200],
+      ['refresh_token', 'client_secret_basic', 200],
+    ],
+  )
 })
 
 t.test('a code is single use, and PKCE is checked', async (t) => {
@@ -194,8 +205,15 @@ t.test('a client registered with client_secret_post must use it; basic is refuse
   const code2 = new URL(await idp.login(auth2.url, 'alice')).searchParams.get('code')!
   const ok = await token(idp, { grant_type: 'authorization_code', code: code2, redirect_uri: CALLBACK, code_verifier: auth2.verifier }, 'post')
   t.equal(ok.status, 200)
-  t.same(idp.calls.filter((c) => c.route === 'token').map((c) => c.clientAuth), ['client_secret_basic', 'client_secret_post'])
-  t.equal((await token(idp, { grant_type: 'refresh_token', refresh_token: ok.body.refresh_token! }, 'post', client.client_id, 'wrong')).body.error, 'invalid_client', 'a wrong secret is refused')
+  t.same(
+    idp.calls.filter((c) => c.route === 'token').map((c) => c.clientAuth),
+    ['client_secret_basic', 'client_secret_post'],
+  )
+  t.equal(
+    (await token(idp, { grant_type: 'refresh_token', refresh_token: ok.body.refresh_token! }, 'post', client.client_id, 'wrong')).body.error,
+    'invalid_client',
+    'a wrong secret is refused',
+  )
   idp.resetCalls()
   t.same(idp.calls, [])
   t.equal(idp.counts.token, 0, 'counts reset')
@@ -236,7 +254,10 @@ t.test('scopes decide the claims; idTokenClaims minimal leaves them to userinfo'
   t.equal(idClaims.sub, 'alice')
   t.notOk('email' in idClaims, 'minimal ID token (Authelia style)')
   t.notOk('groups' in idClaims)
-  const info = (await (await fetch(minimal.endpoints.userinfo!, { headers: { authorization: `Bearer ${m.tokens.access_token}` } })).json()) as Record<string, unknown>
+  const info = (await (await fetch(minimal.endpoints.userinfo!, { headers: { authorization: `Bearer ${m.tokens.access_token}` } })).json()) as Record<
+    string,
+    unknown
+  >
   t.equal(info.email, 'alice@example.com')
   t.same(info.groups, ['admins', 'Kasm Premium'])
   t.same(info[NAMESPACED_ROLES_CLAIM], ['admin'])
@@ -261,7 +282,10 @@ t.test('users are live: a refresh after a change carries the new groups; a remov
   idp.users.find((u) => u.id === 'bob')!.groups = ['developers', 'admins']
   const refreshed = await token(idp, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! })
   t.same((await verifyIdToken(idp, refreshed.body.id_token!)).groups, ['developers', 'admins'])
-  idp.users.splice(idp.users.findIndex((u) => u.id === 'bob'), 1)
+  idp.users.splice(
+    idp.users.findIndex((u) => u.id === 'bob'),
+    1,
+  )
   const gone = await token(idp, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token ?? tokens.refresh_token! })
   t.equal(gone.body.error, 'invalid_grant')
 })
@@ -279,14 +303,22 @@ t.test('a browser keeps its session (SSO), and RP-initiated logout ends it', asy
   const browser = idp.browser()
   const first = new URL(await browser.login(authorize(idp).url, 'carol'))
   t.ok(first.searchParams.get('code'))
-  t.ok(Object.keys(browser.cookies).some((name) => name.startsWith('_test_idp_session')), 'a session cookie')
+  t.ok(
+    Object.keys(browser.cookies).some((name) => name.startsWith('_test_idp_session')),
+    'a session cookie',
+  )
   const loginsBefore = idp.calls.filter((c) => c.path.endsWith('/login')).length
 
   const sso = authorize(idp)
   const second = new URL(await browser.login(sso.url))
   t.equal(second.searchParams.get('state'), sso.state)
   t.equal(idp.calls.filter((c) => c.path.endsWith('/login')).length, loginsBefore, 'no login the second time')
-  const { body } = await token(idp, { grant_type: 'authorization_code', code: second.searchParams.get('code')!, redirect_uri: CALLBACK, code_verifier: sso.verifier })
+  const { body } = await token(idp, {
+    grant_type: 'authorization_code',
+    code: second.searchParams.get('code')!,
+    redirect_uri: CALLBACK,
+    code_verifier: sso.verifier,
+  })
   t.equal((await verifyIdToken(idp, body.id_token!)).sub, 'carol')
 
   const end = new URL(idp.endpoints.endSession!)
@@ -294,7 +326,10 @@ t.test('a browser keeps its session (SSO), and RP-initiated logout ends it', asy
   t.equal(await browser.logout(end.href), `${SIGNED_OUT}?state=bye`)
   t.equal(idp.counts.endSession, 1)
   t.equal(idp.counts.endSessionConfirm, 1)
-  t.notOk(Object.keys(browser.cookies).some((name) => name.startsWith('_test_idp_session')), 'the session cookie is gone')
+  t.notOk(
+    Object.keys(browser.cookies).some((name) => name.startsWith('_test_idp_session')),
+    'the session cookie is gone',
+  )
   await t.rejects(browser.login(authorize(idp).url), /asks to sign in/, 'signing in again needs the login page')
   const userinfo = await fetch(idp.endpoints.userinfo!, { headers: { authorization: `Bearer ${body.access_token}` } })
   t.ok(userinfo.status === 200 || userinfo.status === 401, 'userinfo answers')
@@ -333,7 +368,11 @@ t.test('pkce unsupported: not advertised, refused when sent, and the flow works 
   t.equal((await token(optional, { grant_type: 'authorization_code', code: plainCode, redirect_uri: CALLBACK })).status, 200, 'optional: works without')
   const withPkce = authorize(optional)
   const pkceCode = new URL(await optional.login(withPkce.url, 'alice')).searchParams.get('code')!
-  t.equal((await token(optional, { grant_type: 'authorization_code', code: pkceCode, redirect_uri: CALLBACK, code_verifier: withPkce.verifier })).status, 200, 'optional: and with')
+  t.equal(
+    (await token(optional, { grant_type: 'authorization_code', code: pkceCode, redirect_uri: CALLBACK, code_verifier: withPkce.verifier })).status,
+    200,
+    'optional: and with',
+  )
 })
 
 t.test('issuer paths: Auth0-style trailing slash and a mounted /oidc', async (t) => {
@@ -360,7 +399,14 @@ t.test('userinfo and logout can be switched off; clients can be registered at ru
   await idp.registerClient({ client_id: 'late', client_secret: 'late-secret', redirect_uris: [late] })
   const { verifier, challenge } = pkcePair()
   const url = new URL(idp.endpoints.authorization)
-  url.search = new URLSearchParams({ client_id: 'late', redirect_uri: late, response_type: 'code', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).toString()
+  url.search = new URLSearchParams({
+    client_id: 'late',
+    redirect_uri: late,
+    response_type: 'code',
+    scope: 'openid',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }).toString()
   const code = new URL(await idp.login(url.href, 'alice')).searchParams.get('code')!
   const answer = await token(idp, { grant_type: 'authorization_code', code, redirect_uri: late, code_verifier: verifier }, 'basic', 'late', 'late-secret')
   t.equal(answer.status, 200)
@@ -369,8 +415,14 @@ t.test('userinfo and logout can be switched off; clients can be registered at ru
 
 t.test('the default test client and users', async (t) => {
   const idp = await startTestIdp(t)
-  t.same(idp.clients.map((c) => c.client_id), [TEST_CLIENT.client_id])
-  t.same(idp.users.map((u) => u.id), ['alice', 'bob', 'carol'])
+  t.same(
+    idp.clients.map((c) => c.client_id),
+    [TEST_CLIENT.client_id],
+  )
+  t.same(
+    idp.users.map((u) => u.id),
+    ['alice', 'bob', 'carol'],
+  )
 })
 
 t.test('the dev IdP: demo users on a login page labelled DEMO', async (t) => {
@@ -382,11 +434,20 @@ t.test('the dev IdP: demo users on a login page labelled DEMO', async (t) => {
   t.equal(doc.issuer, dev.issuer)
 
   const url = new URL(doc.authorization_endpoint as string)
-  url.search = new URLSearchParams({ client_id: 'demo', redirect_uri: redirect, response_type: 'code', scope: 'openid email profile groups', state: 's1' }).toString()
+  url.search = new URLSearchParams({
+    client_id: 'demo',
+    redirect_uri: redirect,
+    response_type: 'code',
+    scope: 'openid email profile groups',
+    state: 's1',
+  }).toString()
   const first = await fetch(url, { redirect: 'manual' })
   t.equal(first.status, 303)
-  const cookies = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
-  t.match(cookies, /_gatehouse_devidp_interaction=/, 'its own cookie names, apart from Gatehouse\'s')
+  const cookies = first.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ')
+  t.match(cookies, /_gatehouse_devidp_interaction=/, "its own cookie names, apart from Gatehouse's")
   const loginPage = await fetch(new URL(first.headers.get('location')!, url), { headers: { cookie: cookies } })
   t.equal(loginPage.status, 200)
   const html = await loginPage.text()

@@ -16,14 +16,20 @@ const HOST = 'app.test'
 const SECRET = randomBytes(32).toString('base64')
 const SESSION_COOKIE = /^_gatehouse(?:_\d+)?$/
 
-interface Setup { gh: RunningGatehouse; op: FakeIdp; app: EchoUpstream }
+interface Setup {
+  gh: RunningGatehouse
+  op: FakeIdp
+  app: EchoUpstream
+}
 
 /** A fake IdP, an upstream open to any signed-in user, and Gatehouse between them.
  *  `idpYaml` is more keys for the idp item, each line indented by four spaces. */
 async function setup(t: Teardown, options: { idp?: FakeIdpOptions; idpYaml?: string; clientSecret?: string } = {}): Promise<Setup> {
   const op = await fakeIdp(t, options.idp)
   const app = await upstream(t)
-  const gh = await gatehouse(t, `
+  const gh = await gatehouse(
+    t,
+    `
 idps:
   - id: fake
     issuer: ${op.issuer}
@@ -36,7 +42,8 @@ routes:
     from: http://${HOST}
     to: ${app.origin}
     allow_any_authenticated_user: true
-`)
+`,
+  )
   await waitReady(gh.port, HOST)
   if (op.counts.discovery === 0) throw new Error('Gatehouse never fetched the discovery document')
   return { gh, op, app }
@@ -83,7 +90,11 @@ function callback(s: Setup, back: URL, jar: CookieJar): Promise<Reply> {
 /** A whole sign-in: start, the IdP's redirect back, the callback. The jar ends with every
  *  cookie the browser would then hold. */
 async function attempt(s: Setup): Promise<{ reply: Reply; jar: CookieJar; back: URL }> {
-  const { jar, back, callback: reply } = await signIn(s.gh.port, {
+  const {
+    jar,
+    back,
+    callback: reply,
+  } = await signIn(s.gh.port, {
     host: HOST,
     path: SIGN_IN,
     login: async (authorizationUrl) => {
@@ -162,7 +173,10 @@ t.test('positive control: the same fake IdP, well-behaved, signs the user in', a
   t.equal(s.op.tokenRequests.length, 1)
   t.equal(s.op.tokenRequests[0].status, 200)
   t.equal(s.op.counts.jwks, 1, 'the signature was checked against the JWKS')
-  t.notOk([...jar.keys()].some((k) => k.includes('_tx_')), 'the transaction cookie is gone')
+  t.notOk(
+    [...jar.keys()].some((k) => k.includes('_tx_')),
+    'the transaction cookie is gone',
+  )
 })
 
 t.test('the token endpoint gets client_secret_basic by default and client_secret_post when configured', async (t) => {
@@ -175,7 +189,10 @@ t.test('the token endpoint gets client_secret_basic by default and client_secret
     const [sent] = s.op.tokenRequests
     t.equal(sent.clientAuth, 'client_secret_basic')
     t.match(sent.authorization, /^Basic [A-Za-z0-9+/=]+$/, 'an Authorization: Basic header')
-    const [id, secret] = Buffer.from(sent.authorization!.slice(6), 'base64').toString('utf8').split(':').map((part) => decodeURIComponent(part.replace(/\+/g, ' ')))
+    const [id, secret] = Buffer.from(sent.authorization!.slice(6), 'base64')
+      .toString('utf8')
+      .split(':')
+      .map((part) => decodeURIComponent(part.replace(/\+/g, ' ')))
     t.strictSame([id, secret], [s.op.clientId, clientSecret], 'the client id and secret, form-urlencoded')
     t.notOk('client_secret' in sent.body, 'no client_secret in the body')
     t.equal(sent.status, 200, 'the IdP accepted the credentials')

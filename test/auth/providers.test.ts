@@ -38,7 +38,10 @@ async function provider(t: Teardown, options: IdpOptions = {}, client: Partial<O
 /** A browser talking to Gatehouse for one host, with its own cookie jar. */
 class Browser {
   readonly jar = new CookieJar()
-  constructor(readonly gh: RunningGatehouse, readonly host = HOST) {}
+  constructor(
+    readonly gh: RunningGatehouse,
+    readonly host = HOST,
+  ) {}
 
   get(path: string, accept = 'text/html'): Promise<Reply> {
     return browse(this.gh.port, this.jar, this.host, path, accept)
@@ -69,8 +72,7 @@ const SESSION = `session:\n  secrets: [${SECRET}]\n`
 const idpItem = (id: string, p: { issuer: string }, extra = '') =>
   `  - id: ${id}\n    issuer: ${p.issuer}\n    client_id: gh\n    client_secret: ${CLIENT_SECRET}\n${extra}`
 
-const protectedRoute = (from: string, to: string, extra = '') =>
-  `  - from: ${from}\n    to: ${to}\n    allow_any_authenticated_user: true\n${extra}`
+const protectedRoute = (from: string, to: string, extra = '') => `  - from: ${from}\n    to: ${to}\n    allow_any_authenticated_user: true\n${extra}`
 
 // ---------------------------------------------------------------------------------
 // Several IdPs at once
@@ -79,21 +81,27 @@ const FIRST_LOGO = 'https://logos.example.com/first.png?size=24&v=2'
 const SECOND_LOGO = 'https://logos.example.com/second.svg'
 const SECOND_NAME = `Second <script>alert('x')</script> & Co`
 
-interface TwoIdps { gh: RunningGatehouse; first: TestIdp; second: TestIdp }
+interface TwoIdps {
+  gh: RunningGatehouse
+  first: TestIdp
+  second: TestIdp
+}
 
 async function twoIdps(t: Teardown, autoLogin = false): Promise<TwoIdps> {
   const first = await provider(t, {}, {}, [HOST, PINNED_HOST])
   const second = await provider(t, {}, {}, [HOST, PINNED_HOST])
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idps:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idps:
 ${idpItem('first', first, `    name: First Corp SSO\n    logo_url: "${FIRST_LOGO}"\n${autoLogin ? '    auto_login: true\n' : ''}`)}${idpItem('second', second, `    name: "${SECOND_NAME}"\n    logo_url: ${SECOND_LOGO}\n`)}routes:
-${protectedRoute(`http://${HOST}`, app.origin)}${protectedRoute(`http://${PINNED_HOST}`, app.origin, '    idp: second\n')}`)
+${protectedRoute(`http://${HOST}`, app.origin)}${protectedRoute(`http://${PINNED_HOST}`, app.origin, '    idp: second\n')}`,
+  )
   await waitReady(gh.port, HOST)
   return { gh, first, second }
 }
 
-const decodeHtml = (text: string) =>
-  text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!)
+const decodeHtml = (text: string) => text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!)
 
 t.test('two IdPs: the chooser lists both, escaped, and each link signs in with its IdP', async (t) => {
   const s = await twoIdps(t)
@@ -207,7 +215,7 @@ t.test('two IdPs: an answer from the other IdP than the sign-in chose is refused
     if (dropIss) back.searchParams.delete('iss')
     const tokensBefore = s.second.counts.token + s.first.counts.token
     const callback = await browser.follow(back.href)
-    t.equal(callback.status, 400, dropIss ? 'without iss' : 'with the first IdP\'s iss')
+    t.equal(callback.status, 400, dropIss ? 'without iss' : "with the first IdP's iss")
     t.match(callback.text, /GH_ERR_SIGN_IN_FAILED/)
     t.equal(s.second.counts.token + s.first.counts.token, tokensBefore, 'no code was exchanged')
     t.match(await browser.me(), { signed_in: false })
@@ -220,7 +228,9 @@ t.test('two IdPs: an answer from the other IdP than the sign-in chose is refused
 t.test('explicit endpoints: sign-in works without ever fetching discovery', async (t) => {
   const p = await provider(t)
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idp:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idp:
   id: manual
   issuer: ${p.issuer}
   authorization_url: ${p.endpoints.authorization}
@@ -232,7 +242,8 @@ t.test('explicit endpoints: sign-in works without ever fetching discovery', asyn
   client_secret: ${CLIENT_SECRET}
   scopes: [openid, profile, email, groups]
 routes:
-${protectedRoute(`http://${HOST}`, app.origin)}`)
+${protectedRoute(`http://${HOST}`, app.origin)}`,
+  )
   await waitReady(gh.port, HOST)
   const browser = new Browser(gh)
   const { authorize, callback } = await browser.signIn('/.gatehouse/sign_in?rd=/', p, 'bob')
@@ -251,9 +262,12 @@ t.test('pkce: none signs in with an IdP that refuses PKCE; the default sends S25
   const refusing = await provider(t, { pkce: 'unsupported' })
   const requiring = await provider(t) // pkce 'required': the verifier is checked at the token endpoint
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idps:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idps:
 ${idpItem('nopkce', refusing, '    pkce: none\n')}${idpItem('default', requiring)}routes:
-${protectedRoute(`http://${HOST}`, app.origin)}`)
+${protectedRoute(`http://${HOST}`, app.origin)}`,
+  )
   await waitReady(gh.port, HOST)
 
   const without = new Browser(gh)
@@ -274,16 +288,22 @@ ${protectedRoute(`http://${HOST}`, app.origin)}`)
 t.test('token_endpoint_auth_method: client_secret_post works; basic against a post-only client fails cleanly', async (t) => {
   const p = await provider(t, {}, { token_endpoint_auth_method: 'client_secret_post' })
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idps:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idps:
 ${idpItem('post', p, '    token_endpoint_auth_method: client_secret_post\n')}${idpItem('basic', p)}routes:
-${protectedRoute(`http://${HOST}`, app.origin)}`)
+${protectedRoute(`http://${HOST}`, app.origin)}`,
+  )
   await waitReady(gh.port, HOST)
 
   const good = new Browser(gh)
   const ok = await good.signIn('/.gatehouse/sign_in?idp=post', p, 'alice')
   t.equal(ok.callback.status, 302, ok.callback.text)
   t.match(await good.me(), { signed_in: true, idp: 'post' })
-  t.strictSame(p.calls.filter((c) => c.route === 'token').map((c) => [c.clientAuth, c.status]), [['client_secret_post', 200]])
+  t.strictSame(
+    p.calls.filter((c) => c.route === 'token').map((c) => [c.clientAuth, c.status]),
+    [['client_secret_post', 200]],
+  )
 
   p.resetCalls()
   const bad = new Browser(gh)
@@ -293,18 +313,30 @@ ${protectedRoute(`http://${HOST}`, app.origin)}`)
   t.match(failed.callback.text, /GH_ERR_SIGN_IN_FAILED/)
   t.notMatch(failed.callback.text, new RegExp(CLIENT_SECRET), 'the secret is not shown')
   const setCookies = [failed.callback.headers['set-cookie'] ?? []].flat()
-  t.notOk(setCookies.some((c) => /^_gatehouse=[^;]/.test(c)), 'no session cookie')
-  t.ok(setCookies.some((c) => /^_gatehouse_tx_\w+=;/.test(c) || (/^_gatehouse_tx_/.test(c) && /Max-Age=0/i.test(c))), 'the transaction is cleared')
+  t.notOk(
+    setCookies.some((c) => /^_gatehouse=[^;]/.test(c)),
+    'no session cookie',
+  )
+  t.ok(
+    setCookies.some((c) => /^_gatehouse_tx_\w+=;/.test(c) || (/^_gatehouse_tx_/.test(c) && /Max-Age=0/i.test(c))),
+    'the transaction is cleared',
+  )
   t.match(await bad.me(), { signed_in: false })
-  t.strictSame(p.calls.filter((c) => c.route === 'token').map((c) => [c.clientAuth, c.error]), [['client_secret_basic', 'invalid_client']])
+  t.strictSame(
+    p.calls.filter((c) => c.route === 'token').map((c) => [c.clientAuth, c.error]),
+    [['client_secret_basic', 'invalid_client']],
+  )
 })
 
 t.test('userinfo: true takes email and groups from userinfo when the ID token is minimal (Authelia style)', async (t) => {
   const p = await provider(t, { idTokenClaims: 'minimal' })
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idps:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idps:
 ${idpItem('authelia', p, '    userinfo: true\n    scopes: [openid, profile, email, groups]\n')}${idpItem('plain', p, '    scopes: [openid, profile, email, groups]\n')}routes:
-${protectedRoute(`http://${HOST}`, app.origin)}`)
+${protectedRoute(`http://${HOST}`, app.origin)}`,
+  )
   await waitReady(gh.port, HOST)
 
   const withInfo = new Browser(gh)
@@ -329,7 +361,9 @@ ${protectedRoute(`http://${HOST}`, app.origin)}`)
 t.test('claims mapping: groups from the namespaced roles claim, username from email, renamed groups', async (t) => {
   const p = await provider(t)
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idp:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idp:
   id: auth0
   issuer: ${p.issuer}
   client_id: gh
@@ -347,7 +381,8 @@ routes:
       allow:
         or:
           - groups: { has: administrators }
-`)
+`,
+  )
   await waitReady(gh.port, HOST)
   const alice = new Browser(gh)
   t.equal((await alice.signIn('/.gatehouse/sign_in', p, 'alice')).callback.status, 302)
@@ -406,7 +441,9 @@ t.test('an IdP that is down at start: Gatehouse serves, is not ready, and recove
   const port = await closedPort()
   const issuer = `http://127.0.0.1:${port}`
   const app = await upstream(t)
-  const gh = await gatehouse(t, `${SESSION}idps:
+  const gh = await gatehouse(
+    t,
+    `${SESSION}idps:
   - id: late
     name: Late IdP
     issuer: ${issuer}
@@ -416,7 +453,8 @@ routes:
 ${protectedRoute(`http://${HOST}`, app.origin)}  - from: http://public.test
     to: ${app.origin}
     allow_public_unauthenticated_access: true
-`)
+`,
+  )
   await new Promise((r) => setTimeout(r, 100)) // the first discovery attempt fails at once
   const notReady = await request(gh.port, { path: '/readyz', headers: { host: HOST } })
   t.equal(notReady.status, 503)
@@ -459,8 +497,15 @@ ${protectedRoute(`http://${HOST}`, app.origin)}  - from: http://public.test
   t.equal(JSON.parse((await request(gh.port, { path: '/readyz', headers: { host: HOST } })).text).checks.idps, 'ok')
   const retries = gh.logs.filter((l) => l.msg === 'identity provider not reachable; retrying')
   t.ok(retries.length >= 1, 'failed attempts are logged')
-  t.strictSame(retries.map((l) => l.retry_ms), [1000, 2000, 4000, 8000].slice(0, retries.length), 'retried with backoff starting at 1 s')
-  t.ok(retries.every((l) => l.idp === 'late'), 'each log line names the IdP')
+  t.strictSame(
+    retries.map((l) => l.retry_ms),
+    [1000, 2000, 4000, 8000].slice(0, retries.length),
+    'retried with backoff starting at 1 s',
+  )
+  t.ok(
+    retries.every((l) => l.idp === 'late'),
+    'each log line names the IdP',
+  )
   t.notMatch(JSON.stringify(gh.logs), CLIENT_SECRET, 'the client secret is never logged')
 
   const { callback } = await browser.signIn('/.gatehouse/sign_in?rd=/', new IdpBrowser(new URL(issuer).origin), 'alice')

@@ -13,13 +13,24 @@ import { upstream, type EchoUpstream, type Teardown } from '../helpers/upstream.
 const HOST = 'app.test'
 const SECRET = randomBytes(32).toString('base64')
 
-interface Setup { gh: RunningGatehouse; provider: TestIdp; app: EchoUpstream }
+interface Setup {
+  gh: RunningGatehouse
+  provider: TestIdp
+  app: EchoUpstream
+}
 
 async function setup(t: Teardown, extra = '', routeExtra = ''): Promise<Setup> {
   const provider = await idp(t)
-  provider.registerClient({ ...TEST_CLIENT, client_id: 'gatehouse-app', redirect_uris: [`http://${HOST}/oauth2/callback`], post_logout_redirect_uris: [`http://${HOST}/`] })
+  provider.registerClient({
+    ...TEST_CLIENT,
+    client_id: 'gatehouse-app',
+    redirect_uris: [`http://${HOST}/oauth2/callback`],
+    post_logout_redirect_uris: [`http://${HOST}/`],
+  })
   const app = await upstream(t)
-  const gh = await gatehouse(t, `
+  const gh = await gatehouse(
+    t,
+    `
 idps:
   - id: test
     name: Test IdP
@@ -40,7 +51,8 @@ ${routeExtra}    policy:
         or:
           - groups: { has: admins }
           - claim/https://example.com/roles: developer
-`)
+`,
+  )
   await waitReady(gh.port, HOST)
   return { gh, provider, app }
 }
@@ -75,7 +87,10 @@ t.test('a browser is sent to sign in, comes back signed in, and reaches the app 
   const { jar, landed } = await signIn(s, 'alice')
   t.equal(landed, `http://${HOST}/dashboard?tab=1`, 'back where the user started')
   t.ok(jar.has('_gatehouse'), 'a session cookie')
-  t.notOk([...jar.keys()].some((k) => k.includes('_tx_')), 'the transaction cookie is gone')
+  t.notOk(
+    [...jar.keys()].some((k) => k.includes('_tx_')),
+    'the transaction cookie is gone',
+  )
 
   const page = await request(s.gh.port, { path: '/dashboard', headers: { host: HOST, cookie: jar.header() + '; theme=dark' } })
   t.equal(page.status, 200)
@@ -131,7 +146,10 @@ t.test('APIs get 401 JSON with the sign-in URL; sign-out clears the session and 
   const s = await setup(t)
   const api = await request(s.gh.port, { path: '/api/x', headers: { host: HOST, accept: 'application/json' } })
   t.equal(api.status, 401)
-  t.match(JSON.parse(api.text), { error: 'GH_ERR_UNAUTHENTICATED', sign_in_url: `http://${HOST}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/api/x`)}` })
+  t.match(JSON.parse(api.text), {
+    error: 'GH_ERR_UNAUTHENTICATED',
+    sign_in_url: `http://${HOST}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${HOST}/api/x`)}`,
+  })
 
   const { jar } = await signIn(s, 'alice')
   const out = await request(s.gh.port, { path: '/.gatehouse/sign_out?rd=/', headers: { host: HOST, cookie: jar.header() } })
@@ -148,7 +166,16 @@ t.test('APIs get 401 JSON with the sign-in URL; sign-out clears the session and 
 
 t.test('rd never leads off-site', async (t) => {
   const s = await setup(t)
-  for (const rd of ['//evil.example', '/\\evil.example', 'https://evil.example/', `http://${HOST}.evil.example/`, 'javascript:alert(1)', '/%09/evil.example', `http://user@evil.example/`, '/ok\r\nSet-Cookie: x=1']) {
+  for (const rd of [
+    '//evil.example',
+    '/\\evil.example',
+    'https://evil.example/',
+    `http://${HOST}.evil.example/`,
+    'javascript:alert(1)',
+    '/%09/evil.example',
+    `http://user@evil.example/`,
+    '/ok\r\nSet-Cookie: x=1',
+  ]) {
     const res = await request(s.gh.port, { path: `/.gatehouse/sign_out?rd=${encodeURIComponent(rd)}`, headers: { host: HOST } })
     t.equal(res.status, 302, rd)
     const location = String(res.headers.location)
@@ -178,12 +205,19 @@ t.test('a session cookie that does not open means no session, and is cleared', a
 t.test('access tokens are refreshed before they expire; a failed refresh ends the session', async (t) => {
   // Two-second access tokens are renewed halfway through their life, not on every request.
   const provider = await idp(t, { accessTokenTtl: 2 })
-  provider.registerClient({ ...TEST_CLIENT, client_id: 'refresher', redirect_uris: [`http://${HOST}/oauth2/callback`], grant_types: ['authorization_code', 'refresh_token'] })
+  provider.registerClient({
+    ...TEST_CLIENT,
+    client_id: 'refresher',
+    redirect_uris: [`http://${HOST}/oauth2/callback`],
+    grant_types: ['authorization_code', 'refresh_token'],
+  })
   const app = await upstream(t, (_req, res) => {
     res.setHeader('set-cookie', 'app=1; Path=/')
     res.end('ok')
   })
-  const gh = await gatehouse(t, `
+  const gh = await gatehouse(
+    t,
+    `
 idps:
   - id: test
     issuer: ${provider.issuer}
@@ -197,7 +231,8 @@ routes:
     from: http://${HOST}
     to: ${app.origin}
     allow_any_authenticated_user: true
-`)
+`,
+  )
   await waitReady(gh.port, HOST)
   const { jar } = await signIn({ gh, provider, app }, 'bob', '/')
   const refreshCount = () => provider.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
@@ -210,15 +245,24 @@ routes:
   t.equal(first.status, 200)
   t.equal(refreshCount(), refreshesBefore + 1, 'the expiring access token was refreshed')
   const setCookies = ([] as string[]).concat(first.headers['set-cookie'] ?? [])
-  t.ok(setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)), 'the refreshed session is written')
-  t.ok(setCookies.some((c) => c.startsWith('app=1')), "next to the app's own cookie")
+  t.ok(
+    setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)),
+    'the refreshed session is written',
+  )
+  t.ok(
+    setCookies.some((c) => c.startsWith('app=1')),
+    "next to the app's own cookie",
+  )
   jar.absorb(first)
   const again = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
   t.equal(again.status, 200)
   t.equal(refreshCount(), refreshesBefore + 1, 'the refreshed token is not refreshed again at once')
 
   // The IdP forgets the user: the next refresh fails and the session ends.
-  provider.users.splice(provider.users.findIndex((u) => u.id === 'bob'), 1)
+  provider.users.splice(
+    provider.users.findIndex((u) => u.id === 'bob'),
+    1,
+  )
   await new Promise((r) => setTimeout(r, 1100))
   const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401, 'no session after a failed refresh')
@@ -226,7 +270,11 @@ routes:
 })
 
 t.test('set_request_headers may carry the session tokens; jwt_claims_headers copy claims', async (t) => {
-  const s = await setup(t, 'jwt_claims_headers:\n  X-User-Roles: https://example.com/roles\n  X-Email: email\n', '    set_request_headers:\n      Authorization: Bearer ${gatehouse.access_token}\n      X-Id-Token: ${gatehouse.id_token}\n      X-Assertion: jwt=${gatehouse.jwt}\n')
+  const s = await setup(
+    t,
+    'jwt_claims_headers:\n  X-User-Roles: https://example.com/roles\n  X-Email: email\n',
+    '    set_request_headers:\n      Authorization: Bearer ${gatehouse.access_token}\n      X-Id-Token: ${gatehouse.id_token}\n      X-Assertion: jwt=${gatehouse.jwt}\n',
+  )
   const { jar } = await signIn(s, 'alice')
   // Forged copies from the client must not survive.
   const res = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), 'x-email': 'forged@evil.example', 'x-user-roles': 'admin' } })

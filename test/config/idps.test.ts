@@ -9,7 +9,9 @@ import { ConfigError, formatIssue } from '../../src/errors.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
 
 /** The part of a tap test the helpers need. */
-interface Test { teardown(fn: () => void): void }
+interface Test {
+  teardown(fn: () => void): void
+}
 
 /** How the loader names a file in messages (relative to the working directory when inside it). */
 function shown(file: string): string {
@@ -303,7 +305,13 @@ t.test('idp settings and their defaults; idp: for a single one', async (t) => {
     jwks: 'http://127.0.0.1:9999/.well-known/jwks.json',
     endSession: 'http://127.0.0.1:9999/v2/logout',
   })
-  t.strictSame([...a.groupMappings], [['admin', 'administrators'], ['Kasm Premium', 'premium']])
+  t.strictSame(
+    [...a.groupMappings],
+    [
+      ['admin', 'administrators'],
+      ['Kasm Premium', 'premium'],
+    ],
+  )
   t.equal(second.issuer, 'http://localhost:9998', 'http on localhost is accepted')
   t.equal(full.routes[0].idp, 'second')
 })

@@ -12,7 +12,10 @@ const CERT = readFileSync(path.join(FIXTURES, 'server.pem'), 'utf8')
 const KEY = readFileSync(path.join(FIXTURES, 'server-key.pem'), 'utf8')
 
 /** The part of a tap test the helpers need. */
-interface Test { teardown(fn: () => void): void; fail(message: string): boolean }
+interface Test {
+  teardown(fn: () => void): void
+  fail(message: string): boolean
+}
 
 /** A config folder removed when the test ends. */
 function folder(tt: Test, files: ConfigFiles) {
@@ -48,8 +51,7 @@ async function refusal(tt: Test, files: ConfigFiles, env: Record<string, string>
   return { ...written, err, lines: err.issues.map(formatIssue) }
 }
 
-const route = (from: string, to = 'http://127.0.0.1:9000', extra = '') =>
-  `  - from: ${from}\n    to: ${to}\n${extra}`
+const route = (from: string, to = 'http://127.0.0.1:9000', extra = '') => `  - from: ${from}\n    to: ${to}\n${extra}`
 
 t.test('an empty config.yaml is valid and every setting takes its default', async (t) => {
   const { config, configFile, dir } = await load(t, { config: '' })
@@ -131,7 +133,13 @@ t.test('settings are read and converted', async (t) => {
   t.equal(r.id, 'app')
   t.equal(r.hostKey, 'app.example.com:8443')
   t.strictSame(r.match, { kind: 'path', value: '/exact' })
-  t.strictSame(r.upstreams.map((u) => [u.origin, u.weight]), [['http://10.0.0.1', 3], ['http://10.0.0.2', 1]])
+  t.strictSame(
+    r.upstreams.map((u) => [u.origin, u.weight]),
+    [
+      ['http://10.0.0.1', 3],
+      ['http://10.0.0.2', 1],
+    ],
+  )
   t.equal(r.timeoutMs, 250)
   t.equal(r.idleTimeoutMs, 0)
   t.equal(r.allowWebsockets, true)
@@ -155,14 +163,21 @@ t.test('routes come from config.yaml and every policies/*.yaml, *.test.yaml excl
       'policies/empty.yaml': '',
     },
   })
-  t.strictSame(config.routes.map((r) => r.hostKey), ['main.example.com', 'a1.example.com', 'a2.example.com', 'b.example.com'],
-    'config.yaml routes first, then the route files in name order')
-  t.strictSame(config.routes.map((r) => [r.at.file, r.at.line, r.at.col, r.at.path]), [
-    [shown(path.join(dir, 'config.yaml')), 2, 5, 'routes[0]'],
-    [shown(path.join(dir, 'policies/a.yml')), 2, 5, 'routes[0]'],
-    [shown(path.join(dir, 'policies/a.yml')), 4, 5, 'routes[1]'],
-    [shown(path.join(dir, 'policies/b.yaml')), 2, 5, 'routes[0]'],
-  ], 'each route remembers where it was written')
+  t.strictSame(
+    config.routes.map((r) => r.hostKey),
+    ['main.example.com', 'a1.example.com', 'a2.example.com', 'b.example.com'],
+    'config.yaml routes first, then the route files in name order',
+  )
+  t.strictSame(
+    config.routes.map((r) => [r.at.file, r.at.line, r.at.col, r.at.path]),
+    [
+      [shown(path.join(dir, 'config.yaml')), 2, 5, 'routes[0]'],
+      [shown(path.join(dir, 'policies/a.yml')), 2, 5, 'routes[0]'],
+      [shown(path.join(dir, 'policies/a.yml')), 4, 5, 'routes[1]'],
+      [shown(path.join(dir, 'policies/b.yaml')), 2, 5, 'routes[0]'],
+    ],
+    'each route remembers where it was written',
+  )
 })
 
 t.test('policies_dir is relative to the config file, not the working directory', async (t) => {
@@ -176,7 +191,10 @@ t.test('policies_dir is relative to the config file, not the working directory',
   })
   t.not(process.cwd(), dir)
   t.equal(config.policiesDir, path.join(dir, 'rules'))
-  t.strictSame(config.routes.map((r) => r.hostKey), ['app.example.com'])
+  t.strictSame(
+    config.routes.map((r) => r.hostKey),
+    ['app.example.com'],
+  )
 })
 
 t.test('policies_dir may climb out of the config folder', async (t) => {
@@ -190,7 +208,10 @@ t.test('policies_dir may climb out of the config folder', async (t) => {
   })
   const config = await loadConfig(path.join(dir, 'etc/config.yaml'), { env: {} })
   t.equal(config.policiesDir, path.join(dir, 'shared'))
-  t.strictSame(config.routes.map((r) => [r.hostKey, r.at.file]), [['shared.example.com', shown(path.join(dir, 'shared/app.yaml'))]])
+  t.strictSame(
+    config.routes.map((r) => [r.hostKey, r.at.file]),
+    [['shared.example.com', shown(path.join(dir, 'shared/app.yaml'))]],
+  )
 })
 
 t.test('policies_dir: . reads the route files beside config.yaml but not config.yaml itself', async (t) => {
@@ -199,7 +220,10 @@ t.test('policies_dir: . reads the route files beside config.yaml but not config.
     files: { 'app.yaml': `routes:\n${route('http://app.example.com')}` },
   })
   t.strictSame(config.address, { host: '127.0.0.1', port: 1234 })
-  t.strictSame(config.routes.map((r) => r.hostKey), ['app.example.com'])
+  t.strictSame(
+    config.routes.map((r) => r.hostKey),
+    ['app.example.com'],
+  )
 })
 
 t.test('the same path matcher on different hosts, or different matchers on one host, are not duplicates', async (t) => {
@@ -214,21 +238,25 @@ t.test('the same path matcher on different hosts, or different matchers on one h
 
 t.test('environment substitution', async (t) => {
   t.test('${NAME}, ${NAME:-default} and $$ in strings, numbers and lists', async (t) => {
-    const { config } = await load(t, {
-      config: [
-        'address: ${LISTEN}',
-        'log_level: ${LEVEL:-warn}',
-        'trusted_proxies: ["${PROXY_NET}"]',
-        'routes:',
-        '  - from: https://${HOST}',
-        '    to: http://${UPSTREAM:-127.0.0.1}:${PORT}',
-        '    set_request_headers:',
-        '      X-Price: "$$5 and $${NOT_A_VAR}"',
-        '      X-Both: "${A}-${B:-b}"',
-        '      X-Empty-Default: "[${UNSET:-}]"',
-        '',
-      ].join('\n'),
-    }, { LISTEN: '127.0.0.1:9999', PROXY_NET: '10.0.0.0/8', HOST: 'app.example.com', PORT: '7000', A: 'a' })
+    const { config } = await load(
+      t,
+      {
+        config: [
+          'address: ${LISTEN}',
+          'log_level: ${LEVEL:-warn}',
+          'trusted_proxies: ["${PROXY_NET}"]',
+          'routes:',
+          '  - from: https://${HOST}',
+          '    to: http://${UPSTREAM:-127.0.0.1}:${PORT}',
+          '    set_request_headers:',
+          '      X-Price: "$$5 and $${NOT_A_VAR}"',
+          '      X-Both: "${A}-${B:-b}"',
+          '      X-Empty-Default: "[${UNSET:-}]"',
+          '',
+        ].join('\n'),
+      },
+      { LISTEN: '127.0.0.1:9999', PROXY_NET: '10.0.0.0/8', HOST: 'app.example.com', PORT: '7000', A: 'a' },
+    )
     t.strictSame(config.address, { host: '127.0.0.1', port: 9999 })
     t.equal(config.logLevel, 'warn', 'the default applies when the variable is unset')
     t.strictSame(config.trustedProxies, ['10.0.0.0/8'])
@@ -248,9 +276,13 @@ t.test('environment substitution', async (t) => {
   })
 
   t.test('booleans may come from the environment', async (t) => {
-    const { config } = await load(t, {
-      config: `routes:\n${route('http://a.example.com', undefined, '    allow_websockets: ${FLAG}\n    tls_skip_verify: ${OFF:-false}\n    pass_identity_headers: ${ON:-true}\n')}`,
-    }, { FLAG: 'true' })
+    const { config } = await load(
+      t,
+      {
+        config: `routes:\n${route('http://a.example.com', undefined, '    allow_websockets: ${FLAG}\n    tls_skip_verify: ${OFF:-false}\n    pass_identity_headers: ${ON:-true}\n')}`,
+      },
+      { FLAG: 'true' },
+    )
     t.equal(config.routes[0].allowWebsockets, true)
     t.equal(config.routes[0].tls.skipVerify, false)
     t.equal(config.routes[0].passIdentityHeaders, true)
@@ -260,10 +292,14 @@ t.test('environment substitution', async (t) => {
   })
 
   t.test('variables are substituted in route files too', async (t) => {
-    const { config } = await load(t, {
-      config: '',
-      files: { 'policies/app.yaml': 'routes:\n  - from: http://${APP_HOST}\n    to: ${APP_UPSTREAM}\n' },
-    }, { APP_HOST: 'app.example.com', APP_UPSTREAM: 'http://10.0.0.9:81' })
+    const { config } = await load(
+      t,
+      {
+        config: '',
+        files: { 'policies/app.yaml': 'routes:\n  - from: http://${APP_HOST}\n    to: ${APP_UPSTREAM}\n' },
+      },
+      { APP_HOST: 'app.example.com', APP_UPSTREAM: 'http://10.0.0.9:81' },
+    )
     t.equal(config.routes[0].hostKey, 'app.example.com')
     t.equal(config.routes[0].upstreams[0].origin, 'http://10.0.0.9:81')
   })
@@ -286,9 +322,13 @@ t.test('environment substitution', async (t) => {
   })
 
   t.test('a variable that is not true or false cannot stand for a boolean', async (t) => {
-    const { lines, configFile } = await refusal(t, {
-      config: `routes:\n${route('http://a.example.com', undefined, '    allow_websockets: ${FLAG}\n')}`,
-    }, { FLAG: 'yes' })
+    const { lines, configFile } = await refusal(
+      t,
+      {
+        config: `routes:\n${route('http://a.example.com', undefined, '    allow_websockets: ${FLAG}\n')}`,
+      },
+      { FLAG: 'yes' },
+    )
     t.strictSame(lines, [`${shown(configFile)}:4:23 routes[0].allow_websockets: must be true or false, got the string "\${FLAG}"`])
   })
 })
@@ -316,6 +356,12 @@ t.test('a few anchors and aliases are fine, and a leading --- is allowed', async
     ].join('\n'),
   })
   t.equal(config.routes.length, 2)
-  t.strictSame(config.routes[1].upstreams.map((u) => [u.origin, u.weight]), [['http://10.0.0.1', 2], ['http://10.0.0.2', 1]])
+  t.strictSame(
+    config.routes[1].upstreams.map((u) => [u.origin, u.weight]),
+    [
+      ['http://10.0.0.1', 2],
+      ['http://10.0.0.2', 1],
+    ],
+  )
   t.strictSame(config.routes[1].setRequestHeaders, [['x-team', 'blue']])
 })

@@ -9,7 +9,9 @@ import { ConfigError, formatIssue, type ConfigIssue } from '../../src/errors.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
 
 /** The part of a tap test the helpers need. */
-interface Test { teardown(fn: () => void): void }
+interface Test {
+  teardown(fn: () => void): void
+}
 
 /** How the loader names a file in messages (relative to the working directory when inside it). */
 function shown(file: string): string {
@@ -47,8 +49,12 @@ function check(tt: Asserts, err: ConfigError, dir: string, expected: Expected[])
     if (typeof message === 'string') {
       tt.equal(issue && formatIssue(issue), head + message.replaceAll('{dir}', dir))
     } else {
-      tt.strictSame(issue && { file: issue.file, line: issue.line, col: issue.col, path: issue.path },
-        { file: shown(path.join(dir, file)), line, col, path: keyPath })
+      tt.strictSame(issue && { file: issue.file, line: issue.line, col: issue.col, path: issue.path }, {
+        file: shown(path.join(dir, file)),
+        line,
+        col,
+        path: keyPath,
+      })
       tt.match(issue?.message, message)
       tt.ok(issue && formatIssue(issue).startsWith(head), `formatted as ${head}...`)
     }
@@ -138,7 +144,13 @@ const cases: Case[] = [
     name: 'a string where a list is expected',
     config: `trusted_proxies: 10.0.0.1\n${ROUTE}    allowed_users: alice@example.com\n    remove_request_headers: Cookie\n`,
     expected: [
-      ['config.yaml', 1, 18, 'trusted_proxies', 'must be a list of an IP address, CIDR range, or one of loopback, linklocal, uniquelocal, got the string "10.0.0.1"'],
+      [
+        'config.yaml',
+        1,
+        18,
+        'trusted_proxies',
+        'must be a list of an IP address, CIDR range, or one of loopback, linklocal, uniquelocal, got the string "10.0.0.1"',
+      ],
       ['config.yaml', 5, 20, 'routes[0].allowed_users', 'must be a list of a string, got the string "alice@example.com"'],
       ['config.yaml', 6, 29, 'routes[0].remove_request_headers', 'must be a list of a string, got the string "Cookie"'],
     ],
@@ -243,7 +255,9 @@ const cases: Case[] = [
   {
     name: 'unset environment variables',
     config: 'address: ${LISTEN}\nlog_level: ${LEVEL}\n',
-    files: { 'policies/app.yaml': `routes:\n  - from: https://\${APP_HOST}\n${TO}    allow_websockets: \${WS}\n    policy:\n      allow:\n        or:\n          - email:\n              is: \${ADMIN}\n` },
+    files: {
+      'policies/app.yaml': `routes:\n  - from: https://\${APP_HOST}\n${TO}    allow_websockets: \${WS}\n    policy:\n      allow:\n        or:\n          - email:\n              is: \${ADMIN}\n`,
+    },
     env: { LEVEL: '' },
     expected: [
       ['config.yaml', 1, 10, 'address', 'environment variable LISTEN is not set'],
@@ -321,11 +335,41 @@ const cases: Case[] = [
       TO,
     ].join('\n'),
     expected: [
-      ['config.yaml', 2, 11, 'routes[0].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://app.example.com/admin"'],
-      ['config.yaml', 4, 11, 'routes[1].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://app.example.com?x=1"'],
-      ['config.yaml', 6, 11, 'routes[2].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://user@app.example.com"'],
-      ['config.yaml', 8, 11, 'routes[3].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "ftp://app.example.com"'],
-      ['config.yaml', 10, 11, 'routes[4].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "app.example.com"'],
+      [
+        'config.yaml',
+        2,
+        11,
+        'routes[0].from',
+        'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://app.example.com/admin"',
+      ],
+      [
+        'config.yaml',
+        4,
+        11,
+        'routes[1].from',
+        'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://app.example.com?x=1"',
+      ],
+      [
+        'config.yaml',
+        6,
+        11,
+        'routes[2].from',
+        'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "https://user@app.example.com"',
+      ],
+      [
+        'config.yaml',
+        8,
+        11,
+        'routes[3].from',
+        'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "ftp://app.example.com"',
+      ],
+      [
+        'config.yaml',
+        10,
+        11,
+        'routes[4].from',
+        'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "app.example.com"',
+      ],
       ['config.yaml', 12, 11, 'routes[5].from', 'has an invalid port 0'],
       ['config.yaml', 14, 11, 'routes[6].from', 'has an invalid host name "bad_host.example.com"'],
     ],
@@ -577,7 +621,12 @@ t.test('an alias bomb fails fast with the alias message', async (t) => {
   // Sixteen levels of ten aliases each would expand to 10^16 strings.
   const names = 'abcdefghijklmnop'.split('')
   const levels = names.map((name, i) =>
-    i === 0 ? `      - &a [${Array(10).fill('lol').join(',')}]` : `      - &${name} [${Array(10).fill('*' + names[i - 1]).join(',')}]`)
+    i === 0
+      ? `      - &a [${Array(10).fill('lol').join(',')}]`
+      : `      - &${name} [${Array(10)
+          .fill('*' + names[i - 1])
+          .join(',')}]`,
+  )
   const bomb = `routes:\n${FROM}${TO}    policy:\n${levels.join('\n')}\n`
   const started = performance.now()
   const { err, dir } = await refuse(t, { config: '', files: { 'policies/bomb.yaml': bomb } })
@@ -589,8 +638,16 @@ t.test('an alias bomb fails fast with the alias message', async (t) => {
 
 t.test('an alias bomb under an unknown key is not expanded either', async (t) => {
   const names = 'abcdefghijklmnop'.split('')
-  const text = names.map((name, i) =>
-    i === 0 ? `x${name}: &${name} [${Array(10).fill('lol').join(',')}]` : `x${name}: &${name} [${Array(10).fill('*' + names[i - 1]).join(',')}]`).join('\n') + '\n'
+  const text =
+    names
+      .map((name, i) =>
+        i === 0
+          ? `x${name}: &${name} [${Array(10).fill('lol').join(',')}]`
+          : `x${name}: &${name} [${Array(10)
+              .fill('*' + names[i - 1])
+              .join(',')}]`,
+      )
+      .join('\n') + '\n'
   const started = performance.now()
   const { err } = await refuse(t, { config: text })
   t.ok(performance.now() - started < 1000)
@@ -644,7 +701,13 @@ t.test('every error from every file is reported at once', async (t) => {
     ['config.yaml', 1, 12, 'log_level', 'must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
     ['config.yaml', 2, 1, 'adress', 'unknown key (did you mean "address"?)'],
     ['config.yaml', 6, 5, 'routes[0].prefx', 'unknown key (did you mean "prefix"?)'],
-    ['policies/a.yaml', 2, 11, 'routes[0].from', 'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "http://b.example.com/path"'],
+    [
+      'policies/a.yaml',
+      2,
+      11,
+      'routes[0].from',
+      'must be a scheme and host (https://app.example.com, optionally :port), without path, query or user info; got "http://b.example.com/path"',
+    ],
     ['policies/a.yaml', 3, 9, 'routes[0].to', 'has an invalid weight "abc" (a whole number of at least 1)'],
     ['policies/b.yaml', 4, 1, '', /Flow sequence .* must .* end with a \]/],
     ['policies/c.yaml', 3, 9, 'routes[0].to', 'must use http or https, got ftp'],

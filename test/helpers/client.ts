@@ -54,7 +54,10 @@ export interface Answer {
 }
 
 /** `request` with the Host given on its own and the body as text. */
-export async function send(port: number, options: { host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+export async function send(
+  port: number,
+  options: { host: string; path?: string; method?: string; headers?: Record<string, string>; body?: string },
+): Promise<Answer> {
   const { host, headers, ...rest } = options
   const reply = await request(port, { ...rest, headers: { host, ...headers } })
   return { status: reply.status, headers: reply.headers, body: reply.text }

@@ -137,7 +137,10 @@ const nowSeconds = () => Math.floor(Date.now() / 1000)
  *  attacker's, unpublished, each rotation) always get different pairs. */
 const keyPairs: Promise<{ privateKey: CryptoKey; publicJwk: JWK }>[] = []
 function keyPair(index: number): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
-  keyPairs[index] ??= generateKeyPair('RS256', { extractable: true }).then(async ({ privateKey, publicKey }) => ({ privateKey, publicJwk: await exportJWK(publicKey) }))
+  keyPairs[index] ??= generateKeyPair('RS256', { extractable: true }).then(async ({ privateKey, publicKey }) => ({
+    privateKey,
+    publicJwk: await exportJWK(publicKey),
+  }))
   return keyPairs[index]
 }
 
@@ -251,7 +254,8 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     counts.authorization++
     const q = url.searchParams
     const redirectUri = q.get('redirect_uri')
-    if (q.get('client_id') !== clientId || !redirectUri) return json(res, 400, { error: 'invalid_request', error_description: 'unknown client or no redirect_uri' })
+    if (q.get('client_id') !== clientId || !redirectUri)
+      return json(res, 400, { error: 'invalid_request', error_description: 'unknown client or no redirect_uri' })
     const request: AuthorizationRequest = {
       clientId,
       redirectUri,

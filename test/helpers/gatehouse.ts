@@ -37,8 +37,7 @@ export function configDir(t: Teardown, files: ConfigFiles): ReturnType<typeof wr
 
 /** One route item open to anyone, for a `routes:` list; `extra` is more of its keys,
  *  each line indented by four spaces and ending in a newline. */
-export const publicRoute = (from: string, to: string, extra = '') =>
-  `  - from: ${from}\n    to: ${to}\n    allow_public_unauthenticated_access: true\n${extra}`
+export const publicRoute = (from: string, to: string, extra = '') => `  - from: ${from}\n    to: ${to}\n    allow_public_unauthenticated_access: true\n${extra}`
 
 export interface RunningGatehouse {
   app: FastifyInstance
@@ -52,7 +51,11 @@ export interface RunningGatehouse {
 
 /** Loads a config from YAML (through the same loader `serve` uses) and listens on port 0.
  *  The config's own `address` is ignored. */
-export async function startGatehouse(files: ConfigFiles | string, env: Record<string, string> = {}, options: Omit<BuildOptions, 'logger'> = {}): Promise<RunningGatehouse> {
+export async function startGatehouse(
+  files: ConfigFiles | string,
+  env: Record<string, string> = {},
+  options: Omit<BuildOptions, 'logger'> = {},
+): Promise<RunningGatehouse> {
   const written = writeConfigDir(typeof files === 'string' ? { config: files } : files)
   const config = await loadConfig(written.configFile, { env: { ...process.env, ...env } })
   const logs: Record<string, unknown>[] = []
@@ -73,7 +76,12 @@ export async function startGatehouse(files: ConfigFiles | string, env: Record<st
 }
 
 /** `startGatehouse` for one test: closed when the test ends. */
-export async function gatehouse(t: Teardown, files: ConfigFiles | string, env: Record<string, string> = {}, options: Omit<BuildOptions, 'logger'> = {}): Promise<RunningGatehouse> {
+export async function gatehouse(
+  t: Teardown,
+  files: ConfigFiles | string,
+  env: Record<string, string> = {},
+  options: Omit<BuildOptions, 'logger'> = {},
+): Promise<RunningGatehouse> {
   const gh = await startGatehouse(files, env, options)
   t.teardown(() => gh.close())
   return gh

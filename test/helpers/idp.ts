@@ -7,13 +7,7 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { fetch, type Response } from 'undici'
-import {
-  startOidcProvider,
-  type OidcClient,
-  type OidcProviderOptions,
-  type ProviderMiddleware,
-  type RunningOidcProvider,
-} from '../../src/demo/dev-idp.js'
+import { startOidcProvider, type OidcClient, type OidcProviderOptions, type ProviderMiddleware, type RunningOidcProvider } from '../../src/demo/dev-idp.js'
 import { NAMESPACED_ROLES_CLAIM, type OidcUser } from '../../src/demo/oidc-users.js'
 import type { Teardown } from './upstream.js'
 
@@ -29,7 +23,14 @@ export const TEST_USERS: readonly OidcUser[] = Object.freeze([
     groups: ['admins', 'Kasm Premium'],
     claims: { [NAMESPACED_ROLES_CLAIM]: ['admin'], org: { department: 'engineering', teams: ['platform', 'security'] } },
   },
-  { id: 'bob', email: 'bob@example.com', name: 'Bob Developer', preferred_username: 'bob', groups: ['developers'], claims: { [NAMESPACED_ROLES_CLAIM]: ['developer'] } },
+  {
+    id: 'bob',
+    email: 'bob@example.com',
+    name: 'Bob Developer',
+    preferred_username: 'bob',
+    groups: ['developers'],
+    claims: { [NAMESPACED_ROLES_CLAIM]: ['developer'] },
+  },
   { id: 'carol', email: 'carol@example.org', name: 'Carol Contractor', preferred_username: 'carol', groups: [] },
 ])
 
@@ -41,7 +42,9 @@ export const TEST_CLIENT = Object.freeze({
   post_logout_redirect_uris: ['http://127.0.0.1/.gatehouse/signed_out'],
 })
 
-export interface IdpOptions extends Partial<Omit<OidcProviderOptions, 'clients' | 'users' | 'label' | 'title' | 'notice' | 'middleware' | 'host' | 'port' | 'publicHost' | 'cookiePrefix'>> {
+export interface IdpOptions extends Partial<
+  Omit<OidcProviderOptions, 'clients' | 'users' | 'label' | 'title' | 'notice' | 'middleware' | 'host' | 'port' | 'publicHost' | 'cookiePrefix'>
+> {
   /** Default: [TEST_CLIENT]. token_endpoint_auth_method defaults to client_secret_basic. */
   clients?: OidcClient[]
   /** Default: a copy of TEST_USERS. The returned `users` is this same live list. */
@@ -304,12 +307,16 @@ export class IdpBrowser {
    *  post_logout_redirect_uri, state...), confirms, and returns where the provider sends
    *  the browser: post_logout_redirect_uri (with state), or its own signed-out page. */
   logout(endSessionUrl: string): Promise<string> {
-    return this.#drive(endSessionUrl, (forms) => {
-      const form = forms.find((f) => f.id === 'op.logoutForm')
-      if (!form) return undefined
-      const fields = form.fields.filter(([name]) => name !== 'logout')
-      return { action: form.action, fields: [...fields, ['logout', 'yes']] }
-    }, true)
+    return this.#drive(
+      endSessionUrl,
+      (forms) => {
+        const form = forms.find((f) => f.id === 'op.logoutForm')
+        if (!form) return undefined
+        const fields = form.fields.filter(([name]) => name !== 'logout')
+        return { action: form.action, fields: [...fields, ['logout', 'yes']] }
+      },
+      true,
+    )
   }
 
   /** The redirect/form loop. `act` chooses a form to submit on a page; a page it has no
@@ -414,6 +421,10 @@ export function parseForms(html: string, base: URL | string): Form[] {
 }
 
 function summarize(text: string): string {
-  const plain = text.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()
+  const plain = text
+    .replace(/<style[\s\S]*?<\/style>/gi, '')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
   return decodeEntities(plain).slice(0, 400)
 }

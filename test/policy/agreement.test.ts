@@ -21,7 +21,10 @@ function rng(seed: number): () => number {
   }
 }
 
-interface Input { req: PolicyRequest; user: PreparedUser | undefined }
+interface Input {
+  req: PolicyRequest
+  user: PreparedUser | undefined
+}
 
 /** A criterion of the pool: its policy form, and how the reference model judges it. */
 interface PoolItem {
@@ -37,28 +40,78 @@ const pool: PoolItem[] = [
   { criterion: { reject: true }, needsUser: false, ok: 'reject', fail: 'reject', test: () => false },
   { criterion: { authenticated_user: true }, needsUser: true, ok: 'user-ok', fail: 'user-unauthorized', test: () => true },
   { criterion: { email: 'ANN@example.com' }, needsUser: true, ok: 'email-ok', fail: 'email-unauthorized', test: (i) => i.user!.email === 'ann@example.com' },
-  { criterion: { domain: { ends_with: 'example.com' } }, needsUser: true, ok: 'domain-ok', fail: 'domain-unauthorized', test: (i) => i.user!.domain?.endsWith('example.com') === true },
+  {
+    criterion: { domain: { ends_with: 'example.com' } },
+    needsUser: true,
+    ok: 'domain-ok',
+    fail: 'domain-unauthorized',
+    test: (i) => i.user!.domain?.endsWith('example.com') === true,
+  },
   { criterion: { user: { in: ['u1', 'u3'] } }, needsUser: true, ok: 'user-ok', fail: 'user-unauthorized', test: (i) => ['u1', 'u3'].includes(i.user!.id) },
   { criterion: { groups: 'admin' }, needsUser: true, ok: 'groups-ok', fail: 'groups-unauthorized', test: (i) => i.user!.groups.includes('admin') },
-  { criterion: { groups: { is: 'admin' } }, needsUser: true, ok: 'groups-ok', fail: 'groups-unauthorized', test: (i) => i.user!.groups.length === 1 && i.user!.groups[0] === 'admin' },
-  { criterion: { 'claim/roles': { exclude: 'guest' } }, needsUser: true, ok: 'claim-ok', fail: 'claim-unauthorized', test: (i) => {
-    // A string claim is a list of one; a missing claim matches nothing.
-    const roles = i.user!.claims.roles
-    const list = Array.isArray(roles) ? roles : typeof roles === 'string' ? [roles] : undefined
-    return list !== undefined && !list.includes('guest')
-  } },
-  { criterion: { http_method: { in: ['GET', 'HEAD'] } }, needsUser: false, ok: 'http-method-ok', fail: 'http-method-unauthorized', test: (i) => ['GET', 'HEAD'].includes(i.req.method) },
-  { criterion: { http_path: { starts_with: '/admin' } }, needsUser: false, ok: 'http-path-ok', fail: 'http-path-unauthorized', test: (i) => i.req.path.startsWith('/admin') },
-  { criterion: { source_ip: ['10.0.0.0/8', '2001:db8::/32'] }, needsUser: false, ok: 'source-ip-ok', fail: 'source-ip-unauthorized', test: (i) => i.req.sourceIp.startsWith('10.') || i.req.sourceIp.startsWith('2001:db8:') },
-  { criterion: { cors_preflight: true }, needsUser: false, ok: 'cors-request', fail: 'non-cors-request', test: (i) => i.req.method === 'OPTIONS' && i.req.origin !== undefined && i.req.accessControlRequestMethod !== undefined },
-  { criterion: { day_of_week: 'sat,sun' }, needsUser: false, ok: 'day-of-week-ok', fail: 'day-of-week-unauthorized', test: (i) => [0, 6].includes(new Date(i.req.time).getUTCDay()) },
+  {
+    criterion: { groups: { is: 'admin' } },
+    needsUser: true,
+    ok: 'groups-ok',
+    fail: 'groups-unauthorized',
+    test: (i) => i.user!.groups.length === 1 && i.user!.groups[0] === 'admin',
+  },
+  {
+    criterion: { 'claim/roles': { exclude: 'guest' } },
+    needsUser: true,
+    ok: 'claim-ok',
+    fail: 'claim-unauthorized',
+    test: (i) => {
+      // A string claim is a list of one; a missing claim matches nothing.
+      const roles = i.user!.claims.roles
+      const list = Array.isArray(roles) ? roles : typeof roles === 'string' ? [roles] : undefined
+      return list !== undefined && !list.includes('guest')
+    },
+  },
+  {
+    criterion: { http_method: { in: ['GET', 'HEAD'] } },
+    needsUser: false,
+    ok: 'http-method-ok',
+    fail: 'http-method-unauthorized',
+    test: (i) => ['GET', 'HEAD'].includes(i.req.method),
+  },
+  {
+    criterion: { http_path: { starts_with: '/admin' } },
+    needsUser: false,
+    ok: 'http-path-ok',
+    fail: 'http-path-unauthorized',
+    test: (i) => i.req.path.startsWith('/admin'),
+  },
+  {
+    criterion: { source_ip: ['10.0.0.0/8', '2001:db8::/32'] },
+    needsUser: false,
+    ok: 'source-ip-ok',
+    fail: 'source-ip-unauthorized',
+    test: (i) => i.req.sourceIp.startsWith('10.') || i.req.sourceIp.startsWith('2001:db8:'),
+  },
+  {
+    criterion: { cors_preflight: true },
+    needsUser: false,
+    ok: 'cors-request',
+    fail: 'non-cors-request',
+    test: (i) => i.req.method === 'OPTIONS' && i.req.origin !== undefined && i.req.accessControlRequestMethod !== undefined,
+  },
+  {
+    criterion: { day_of_week: 'sat,sun' },
+    needsUser: false,
+    ok: 'day-of-week-ok',
+    fail: 'day-of-week-unauthorized',
+    test: (i) => [0, 6].includes(new Date(i.req.time).getUTCDay()),
+  },
 ]
 
 /** Trace entries name their criterion as `key: JSON value`. */
-const bySource = new Map(pool.map((item) => {
-  const [key, value] = Object.entries(item.criterion)[0]
-  return [`${key}: ${JSON.stringify(value)}`, item]
-}))
+const bySource = new Map(
+  pool.map((item) => {
+    const [key, value] = Object.entries(item.criterion)[0]
+    return [`${key}: ${JSON.stringify(value)}`, item]
+  }),
+)
 
 const users: (PreparedUser | undefined)[] = [
   undefined,
@@ -69,8 +122,14 @@ const users: (PreparedUser | undefined)[] = [
 ]
 
 type Operator = 'and' | 'or' | 'not' | 'nor'
-interface Body { [op: string]: number[] }
-interface GenRule { label: string; allow?: Body; deny?: Body }
+interface Body {
+  [op: string]: number[]
+}
+interface GenRule {
+  label: string
+  allow?: Body
+  deny?: Body
+}
 
 function generate(random: () => number): { raw: unknown; rules: GenRule[] } {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]
@@ -132,10 +191,15 @@ function randomInput(random: () => number): Input {
 
 // ---- the reference model: Pomerium's merge and precedence, spelled out --------------
 
-interface Result { value: boolean; reasons: Set<string> }
+interface Result {
+  value: boolean
+  reasons: Set<string>
+}
 const union = (rs: Result[]) => new Set(rs.flatMap((r) => [...r.reasons]))
-const or = (rs: Result[]): Result => (rs.some((r) => r.value) ? { value: true, reasons: union(rs.filter((r) => r.value)) } : { value: false, reasons: union(rs) })
-const and = (rs: Result[]): Result => (rs.every((r) => r.value) ? { value: true, reasons: union(rs) } : { value: false, reasons: union(rs.filter((r) => !r.value)) })
+const or = (rs: Result[]): Result =>
+  rs.some((r) => r.value) ? { value: true, reasons: union(rs.filter((r) => r.value)) } : { value: false, reasons: union(rs) }
+const and = (rs: Result[]): Result =>
+  rs.every((r) => r.value) ? { value: true, reasons: union(rs) } : { value: false, reasons: union(rs.filter((r) => !r.value)) }
 const invert = (r: Result): Result => ({ value: !r.value, reasons: r.reasons })
 
 function criterion(item: PoolItem, input: Input): Result {
@@ -147,10 +211,14 @@ function criterion(item: PoolItem, input: Input): Result {
 function condition(op: Operator, items: number[], input: Input): Result {
   const rs = items.map((i) => criterion(pool[i], input))
   switch (op) {
-    case 'and': return and(rs)
-    case 'or': return or(rs)
-    case 'not': return and(rs.map(invert))
-    case 'nor': return or(rs.map(invert))
+    case 'and':
+      return and(rs)
+    case 'or':
+      return or(rs)
+    case 'not':
+      return and(rs.map(invert))
+    case 'nor':
+      return or(rs.map(invert))
   }
 }
 
@@ -170,7 +238,8 @@ function reference(rules: GenRule[], input: Input): { verdict: Verdict; reasons:
   const deny = side('deny')
   const allow = side('allow')
   const sorted = (s: Set<string>) => [...s].sort()
-  if (allow.reasons.has('user-unauthenticated') || deny.reasons.has('user-unauthenticated')) return { verdict: 'sign_in', reasons: ['user-unauthenticated'], rule: undefined }
+  if (allow.reasons.has('user-unauthenticated') || deny.reasons.has('user-unauthenticated'))
+    return { verdict: 'sign_in', reasons: ['user-unauthenticated'], rule: undefined }
   if (deny.value) return { verdict: 'deny', reasons: sorted(deny.reasons), rule: deny.first }
   if (allow.value) return { verdict: 'allow', reasons: sorted(allow.reasons), rule: allow.first }
   return { verdict: 'deny', reasons: sorted(allow.reasons), rule: undefined }
@@ -235,7 +304,7 @@ t.test(`${POLICIES} random policies, ${INPUTS_PER_POLICY} inputs each (seed ${SE
   t.strictSame(reasonMismatches.slice(0, 10), [], `explain() reasons match the model (${reasonMismatches.length} mismatches)`)
   // evaluate() stops once the verdict is settled; its reasons are the ones that settled
   // it, always a subset of the full merge.
-  t.equal(evaluateReasonMismatches, 0, 'evaluate() reasons are a subset of the model\'s')
+  t.equal(evaluateReasonMismatches, 0, "evaluate() reasons are a subset of the model's")
   t.equal(checked, POLICIES * INPUTS_PER_POLICY)
   // The generator reaches every verdict often enough for the comparison to mean something.
   for (const [verdict, n] of Object.entries(verdicts)) t.ok(n > checked / 20, `${verdict}: ${n} of ${checked}`)

@@ -136,7 +136,12 @@ t.test('claim/NAME (list matcher over the claim as a list)', async (t) => {
     { name: 'nested path through a string', policy: allowOne('claim/amr.x: {exclude: x}'), user: 'ann', ...no('claim-unauthorized') },
     { name: 'nested path, missing leaf', policy: allowOne('claim/address.zip: {exclude: x}'), user: 'ann', ...no('claim-unauthorized') },
     { name: 'namespaced URL claim (dots in the key)', policy: allowOne('claim/https://example.com/roles: billing'), user: 'ann', ...yes('claim-ok') },
-    { name: 'namespaced URL claim, is with two values', policy: allowOne('claim/https://example.com/roles: {is: admin}'), user: 'ann', ...no('claim-unauthorized') },
+    {
+      name: 'namespaced URL claim, is with two values',
+      policy: allowOne('claim/https://example.com/roles: {is: admin}'),
+      user: 'ann',
+      ...no('claim-unauthorized'),
+    },
     { name: 'namespaced claim with a slash', policy: allowOne('claim/auth0/roles: {is: support}'), user: 'ann', ...yes('claim-ok') },
     { name: 'the literal key wins over the nested path', policy: allowOne('claim/a.b: literal'), user: 'ann', ...yes('claim-ok') },
     { name: 'the nested value is not used when the literal key exists', policy: allowOne('claim/a.b: nested'), user: 'ann', ...no('claim-unauthorized') },
@@ -176,15 +181,35 @@ t.test('http_path (string matcher, case-sensitive)', async (t) => {
     { name: 'is_not', policy: allowOne('http_path: {is_not: /admin}'), req: { path: '/admin' }, ...no('http-path-unauthorized') },
     { name: 'not', policy: allowOne('http_path: {not: /admin}'), req: { path: '/public' }, ...yes('http-path-ok') },
     { name: 'starts_with', policy: allowOne('http_path: {starts_with: /api/}'), req: { path: '/api/v1' }, ...yes('http-path-ok') },
-    { name: 'starts_with, prefix without the slash', policy: allowOne('http_path: {starts_with: /api/}'), req: { path: '/api' }, ...no('http-path-unauthorized') },
+    {
+      name: 'starts_with, prefix without the slash',
+      policy: allowOne('http_path: {starts_with: /api/}'),
+      req: { path: '/api' },
+      ...no('http-path-unauthorized'),
+    },
     { name: 'ends_with', policy: allowOne('http_path: {ends_with: .json}'), req: { path: '/a/b.json' }, ...yes('http-path-ok') },
     { name: 'contains', policy: allowOne('http_path: {contains: /secret/}'), req: { path: '/a/secret/b' }, ...yes('http-path-ok') },
     { name: 'in', policy: allowOne('http_path: {in: [/a, /b]}'), req: { path: '/b' }, ...yes('http-path-ok') },
     { name: 'in is exact', policy: allowOne('http_path: {in: [/a, /b]}'), req: { path: '/b/' }, ...no('http-path-unauthorized') },
     { name: 'not_in', policy: allowOne('http_path: {not_in: [/a, /b]}'), req: { path: '/c' }, ...yes('http-path-ok') },
-    { name: 'starts_with and ends_with both hold', policy: allowOne('http_path: {starts_with: /api, ends_with: .json}'), req: { path: '/api/x.json' }, ...yes('http-path-ok') },
-    { name: 'starts_with and ends_with, one fails', policy: allowOne('http_path: {starts_with: /api, ends_with: .json}'), req: { path: '/api/x.xml' }, ...no('http-path-unauthorized') },
-    { name: 'is and is_not together can never hold', policy: allowOne('http_path: {is: /a, is_not: /a}'), req: { path: '/a' }, ...no('http-path-unauthorized') },
+    {
+      name: 'starts_with and ends_with both hold',
+      policy: allowOne('http_path: {starts_with: /api, ends_with: .json}'),
+      req: { path: '/api/x.json' },
+      ...yes('http-path-ok'),
+    },
+    {
+      name: 'starts_with and ends_with, one fails',
+      policy: allowOne('http_path: {starts_with: /api, ends_with: .json}'),
+      req: { path: '/api/x.xml' },
+      ...no('http-path-unauthorized'),
+    },
+    {
+      name: 'is and is_not together can never hold',
+      policy: allowOne('http_path: {is: /a, is_not: /a}'),
+      req: { path: '/a' },
+      ...no('http-path-unauthorized'),
+    },
   ])
 })
 
@@ -242,17 +267,43 @@ t.test('source_ip (address, CIDR or list; IPv4 and IPv6)', async (t) => {
 t.test('cors_preflight (OPTIONS with Origin and Access-Control-Request-Method)', async (t) => {
   const origin = 'https://web.example.com'
   runTable(t, [
-    { name: 'a preflight', policy: allowOne('cors_preflight: true'), req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'PUT' }, ...yes('cors-request') },
-    { name: 'OPTIONS without Access-Control-Request-Method', policy: allowOne('cors_preflight: true'), req: { method: 'OPTIONS', origin }, ...no('non-cors-request') },
-    { name: 'OPTIONS without Origin', policy: allowOne('cors_preflight: true'), req: { method: 'OPTIONS', accessControlRequestMethod: 'PUT' }, ...no('non-cors-request') },
-    { name: 'GET with both headers', policy: allowOne('cors_preflight: true'), req: { method: 'GET', origin, accessControlRequestMethod: 'PUT' }, ...no('non-cors-request') },
-    { name: 'needs no user', policy: allowOne('cors_preflight: true'), req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'GET' }, user: 'ann', ...yes('cors-request') },
+    {
+      name: 'a preflight',
+      policy: allowOne('cors_preflight: true'),
+      req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'PUT' },
+      ...yes('cors-request'),
+    },
+    {
+      name: 'OPTIONS without Access-Control-Request-Method',
+      policy: allowOne('cors_preflight: true'),
+      req: { method: 'OPTIONS', origin },
+      ...no('non-cors-request'),
+    },
+    {
+      name: 'OPTIONS without Origin',
+      policy: allowOne('cors_preflight: true'),
+      req: { method: 'OPTIONS', accessControlRequestMethod: 'PUT' },
+      ...no('non-cors-request'),
+    },
+    {
+      name: 'GET with both headers',
+      policy: allowOne('cors_preflight: true'),
+      req: { method: 'GET', origin, accessControlRequestMethod: 'PUT' },
+      ...no('non-cors-request'),
+    },
+    {
+      name: 'needs no user',
+      policy: allowOne('cors_preflight: true'),
+      req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'GET' },
+      user: 'ann',
+      ...yes('cors-request'),
+    },
   ])
 })
 
 t.test('values are data, never code', async (t) => {
   // Quotes, backslashes, template syntax, comment ends and line breaks in names and values.
-  const nasty = "/a'\"`${process.exit(1)}\\\n*/ //"
+  const nasty = '/a\'"`${process.exit(1)}\\\n*/ //'
   const claimName = "x'); throw new Error('injected'); ('`${1}`"
   const prepared = prepareUser({ id: nasty, email: `o'brien@example.com`, groups: [nasty], claims: { [claimName]: [nasty] } })
   const cases: [string, unknown, boolean][] = [

@@ -3,7 +3,17 @@
 
 import type { Test } from 'tap'
 import YAML from 'yaml'
-import { parsePolicy, Policy, prepareUser, type Decision, type PolicyIssue, type PolicyRequest, type PreparedUser, type UserClaims, type Verdict } from '../../src/policy/index.js'
+import {
+  parsePolicy,
+  Policy,
+  prepareUser,
+  type Decision,
+  type PolicyIssue,
+  type PolicyRequest,
+  type PreparedUser,
+  type UserClaims,
+  type Verdict,
+} from '../../src/policy/index.js'
 
 /** Monday 5 January 2026, 09:00 UTC. */
 export const MONDAY_0900_UTC = Date.parse('2026-01-05T09:00:00Z')

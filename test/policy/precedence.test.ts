@@ -15,13 +15,24 @@ t.test('and / or / not / nor', async (t) => {
   runTable(t, [
     // or: true with the reasons of the true ones, else all reasons.
     { name: 'or, one of two matches', policy: `allow: {or: [{${POST}}, {http_path: /}]}`, verdict: 'allow', reasons: ['http-path-ok'], rule: 'policy' },
-    { name: 'or, none matches', policy: `allow: {or: [{${POST}}, {http_path: /x}]}`, verdict: 'deny', reasons: ['http-method-unauthorized', 'http-path-unauthorized'], rule: null },
+    {
+      name: 'or, none matches',
+      policy: `allow: {or: [{${POST}}, {http_path: /x}]}`,
+      verdict: 'deny',
+      reasons: ['http-method-unauthorized', 'http-path-unauthorized'],
+      rule: null,
+    },
     // and: true with all reasons, else the reasons of the false ones.
     { name: 'and, all match', policy: `allow: {and: [{${GET}}, {http_path: /}]}`, verdict: 'allow', reasons: ['http-method-ok', 'http-path-ok'] },
     { name: 'and, one fails (no user)', policy: `allow: {and: [{${GET}}, {http_path: /x}]}`, verdict: 'deny', reasons: ['http-path-unauthorized'] },
     { name: 'and, one fails (user)', policy: `allow: {and: [{${GET}}, {http_path: /x}]}`, user: 'ann', verdict: 'deny', reasons: ['http-path-unauthorized'] },
     // not: none may match.
-    { name: 'not, none matches', policy: `allow: {not: [{${POST}}, {http_path: /x}]}`, verdict: 'allow', reasons: ['http-method-unauthorized', 'http-path-unauthorized'] },
+    {
+      name: 'not, none matches',
+      policy: `allow: {not: [{${POST}}, {http_path: /x}]}`,
+      verdict: 'allow',
+      reasons: ['http-method-unauthorized', 'http-path-unauthorized'],
+    },
     { name: 'not, one of two matches', policy: `allow: {not: [{${POST}}, {http_path: /}]}`, verdict: 'deny', reasons: ['http-path-ok'] },
     { name: 'not, both match', policy: `allow: {not: [{${GET}}, {http_path: /}]}`, verdict: 'deny' },
     { name: 'not of one', policy: 'allow: {not: [{http_path: /admin}]}', req: { path: '/admin' }, verdict: 'deny', reasons: ['http-path-ok'] },
@@ -33,36 +44,128 @@ t.test('and / or / not / nor', async (t) => {
     { name: 'nor of one (= not of one)', policy: 'allow: {nor: [{http_path: /admin}]}', req: { path: '/admin' }, verdict: 'deny', reasons: ['http-path-ok'] },
     { name: 'nor of accept', policy: 'allow: {nor: [{accept: true}]}', verdict: 'deny', reasons: ['accept'] },
     // The same two criteria under not and nor, where the two differ.
-    { name: 'not [admin group, /admin] on /public: allow', policy: 'allow: {not: [{groups: admin}, {http_path: /admin}]}', user: 'bob', req: { path: '/public' }, verdict: 'deny', reasons: ['groups-ok'] },
-    { name: 'nor [admin group, /admin] on /public: allow', policy: 'allow: {nor: [{groups: admin}, {http_path: /admin}]}', user: 'bob', req: { path: '/public' }, verdict: 'allow', reasons: ['http-path-unauthorized'] },
-    { name: 'not [admin group, /admin] for a non-admin on /public', policy: 'allow: {not: [{groups: admin}, {http_path: /admin}]}', user: 'bare', req: { path: '/public' }, verdict: 'allow', reasons: ['groups-unauthorized', 'http-path-unauthorized'] },
-    { name: 'nor [admin group, /admin] for an admin on /admin', policy: 'allow: {nor: [{groups: admin}, {http_path: /admin}]}', user: 'bob', req: { path: '/admin' }, verdict: 'deny', reasons: ['groups-ok', 'http-path-ok'] },
+    {
+      name: 'not [admin group, /admin] on /public: allow',
+      policy: 'allow: {not: [{groups: admin}, {http_path: /admin}]}',
+      user: 'bob',
+      req: { path: '/public' },
+      verdict: 'deny',
+      reasons: ['groups-ok'],
+    },
+    {
+      name: 'nor [admin group, /admin] on /public: allow',
+      policy: 'allow: {nor: [{groups: admin}, {http_path: /admin}]}',
+      user: 'bob',
+      req: { path: '/public' },
+      verdict: 'allow',
+      reasons: ['http-path-unauthorized'],
+    },
+    {
+      name: 'not [admin group, /admin] for a non-admin on /public',
+      policy: 'allow: {not: [{groups: admin}, {http_path: /admin}]}',
+      user: 'bare',
+      req: { path: '/public' },
+      verdict: 'allow',
+      reasons: ['groups-unauthorized', 'http-path-unauthorized'],
+    },
+    {
+      name: 'nor [admin group, /admin] for an admin on /admin',
+      policy: 'allow: {nor: [{groups: admin}, {http_path: /admin}]}',
+      user: 'bob',
+      req: { path: '/admin' },
+      verdict: 'deny',
+      reasons: ['groups-ok', 'http-path-ok'],
+    },
     // Several operators in one rule: any of them matching is enough.
     { name: 'and + or in one rule, only or holds', policy: `allow: {and: [{${POST}}], or: [{http_path: /}]}`, verdict: 'allow', reasons: ['http-path-ok'] },
-    { name: 'and + or in one rule, neither holds', policy: `allow: {and: [{${POST}}], or: [{http_path: /x}]}`, verdict: 'deny', reasons: ['http-method-unauthorized', 'http-path-unauthorized'] },
-    { name: 'all four operators, only nor holds', policy: `allow: {and: [{reject: true}], or: [{reject: true}], not: [{accept: true}], nor: [{reject: true}]}`, verdict: 'allow', reasons: ['reject'] },
+    {
+      name: 'and + or in one rule, neither holds',
+      policy: `allow: {and: [{${POST}}], or: [{http_path: /x}]}`,
+      verdict: 'deny',
+      reasons: ['http-method-unauthorized', 'http-path-unauthorized'],
+    },
+    {
+      name: 'all four operators, only nor holds',
+      policy: `allow: {and: [{reject: true}], or: [{reject: true}], not: [{accept: true}], nor: [{reject: true}]}`,
+      verdict: 'allow',
+      reasons: ['reject'],
+    },
     { name: 'an empty operator list adds nothing', policy: 'allow: {or: [], and: [{accept: true}]}', verdict: 'allow', reasons: ['accept'] },
   ])
 })
 
 t.test('rules and their order', async (t) => {
   runTable(t, [
-    { name: 'a list of rules: the first matching allow rule is named', policy: `[{allow: {or: [{${POST}}]}}, {allow: {or: [{http_path: /}]}}, {allow: {or: [{accept: true}]}}]`, user: 'ann', verdict: 'allow', rule: 'policy[1]' },
-    { name: 'deny beats allow', policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /}]}}]`, user: 'ann', verdict: 'deny', reasons: ['http-path-ok'], rule: 'policy[1]' },
-    { name: 'deny beats allow, no user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /}]}}]`, verdict: 'deny', reasons: ['http-path-ok'], rule: 'policy[1]' },
-    { name: 'a deny that does not match leaves the allow', policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /admin}]}}]`, user: 'ann', verdict: 'allow', reasons: ['accept'], rule: 'policy[0]' },
-    { name: 'allow and deny in one rule, deny matches', policy: `allow: {or: [{accept: true}]}\ndeny: {or: [{${GET}}]}`, verdict: 'deny', reasons: ['http-method-ok'], rule: 'policy' },
-    { name: 'the first matching deny rule is named', policy: `[{deny: {or: [{reject: true}]}}, {deny: {or: [{${GET}}]}}, {deny: {or: [{accept: true}]}}]`, user: 'ann', verdict: 'deny', rule: 'policy[1]' },
+    {
+      name: 'a list of rules: the first matching allow rule is named',
+      policy: `[{allow: {or: [{${POST}}]}}, {allow: {or: [{http_path: /}]}}, {allow: {or: [{accept: true}]}}]`,
+      user: 'ann',
+      verdict: 'allow',
+      rule: 'policy[1]',
+    },
+    {
+      name: 'deny beats allow',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /}]}}]`,
+      user: 'ann',
+      verdict: 'deny',
+      reasons: ['http-path-ok'],
+      rule: 'policy[1]',
+    },
+    {
+      name: 'deny beats allow, no user',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /}]}}]`,
+      verdict: 'deny',
+      reasons: ['http-path-ok'],
+      rule: 'policy[1]',
+    },
+    {
+      name: 'a deny that does not match leaves the allow',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{http_path: /admin}]}}]`,
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy[0]',
+    },
+    {
+      name: 'allow and deny in one rule, deny matches',
+      policy: `allow: {or: [{accept: true}]}\ndeny: {or: [{${GET}}]}`,
+      verdict: 'deny',
+      reasons: ['http-method-ok'],
+      rule: 'policy',
+    },
+    {
+      name: 'the first matching deny rule is named',
+      policy: `[{deny: {or: [{reject: true}]}}, {deny: {or: [{${GET}}]}}, {deny: {or: [{accept: true}]}}]`,
+      user: 'ann',
+      verdict: 'deny',
+      rule: 'policy[1]',
+    },
     { name: 'only deny rules: nothing allows', policy: `deny: {or: [{${POST}}]}`, user: 'ann', verdict: 'deny', reasons: [], rule: null },
     { name: 'flat form, allow', policy: `{action: allow, or: [{${GET}}]}`, verdict: 'allow', reasons: ['http-method-ok'], rule: 'policy' },
-    { name: 'flat form, deny', policy: `[{action: allow, or: [{accept: true}]}, {action: deny, and: [{${GET}}, {http_path: /}]}]`, verdict: 'deny', reasons: ['http-method-ok', 'http-path-ok'], rule: 'policy[1]' },
-    { name: 'flat form with several operators', policy: `{action: allow, and: [{reject: true}], nor: [{${POST}}]}`, verdict: 'allow', reasons: ['http-method-unauthorized'] },
+    {
+      name: 'flat form, deny',
+      policy: `[{action: allow, or: [{accept: true}]}, {action: deny, and: [{${GET}}, {http_path: /}]}]`,
+      verdict: 'deny',
+      reasons: ['http-method-ok', 'http-path-ok'],
+      rule: 'policy[1]',
+    },
+    {
+      name: 'flat form with several operators',
+      policy: `{action: allow, and: [{reject: true}], nor: [{${POST}}]}`,
+      verdict: 'allow',
+      reasons: ['http-method-unauthorized'],
+    },
     { name: 'a rule with no conditions never matches', policy: 'allow: {}', verdict: 'deny', reasons: [], rule: null },
   ])
 })
 
 t.test('empty policies deny', async (t) => {
-  for (const [name, source] of [['null', null], ['an empty list', []], ['an empty list in YAML', '[]'], ['an empty YAML document', '']] as const) {
+  for (const [name, source] of [
+    ['null', null],
+    ['an empty list', []],
+    ['an empty list in YAML', '[]'],
+    ['an empty YAML document', ''],
+  ] as const) {
     for (const who of [undefined, 'ann'] as const) {
       t.test(`${name} [${who ?? 'no user'}]`, async (t) => {
         const got = judge(compile(source), request(), user(who))
@@ -76,28 +179,106 @@ t.test('empty policies deny', async (t) => {
 t.test('sign-in versus deny', async (t) => {
   const signIn = { verdict: 'sign_in', reasons: ['user-unauthenticated'], rule: null } as const
   runTable(t, [
-    { name: 'or: accept first, then a user criterion', policy: 'allow: {or: [{accept: true}, {email: ann@example.com}]}', verdict: 'allow', reasons: ['accept'], rule: 'policy' },
-    { name: 'or: a user criterion, then accept', policy: 'allow: {or: [{email: ann@example.com}, {accept: true}]}', verdict: 'allow', reasons: ['accept'], rule: 'policy' },
+    {
+      name: 'or: accept first, then a user criterion',
+      policy: 'allow: {or: [{accept: true}, {email: ann@example.com}]}',
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy',
+    },
+    {
+      name: 'or: a user criterion, then accept',
+      policy: 'allow: {or: [{email: ann@example.com}, {accept: true}]}',
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy',
+    },
     { name: 'or: a user criterion and a failing request criterion', policy: `allow: {or: [{${POST}}, {email: ann@example.com}]}`, ...signIn },
     { name: 'and: accept and a user criterion', policy: 'allow: {and: [{accept: true}, {email: ann@example.com}]}', ...signIn },
     { name: 'and: a failing request criterion still needs the user', policy: `allow: {and: [{${POST}}, {groups: admin}]}`, ...signIn },
     { name: 'not: of a user criterion', policy: 'allow: {not: [{email: ann@example.com}]}', ...signIn },
-    { name: 'not: a matching criterion hides the user criterion', policy: 'allow: {not: [{accept: true}, {email: ann@example.com}]}', verdict: 'deny', reasons: ['accept'], rule: null },
+    {
+      name: 'not: a matching criterion hides the user criterion',
+      policy: 'allow: {not: [{accept: true}, {email: ann@example.com}]}',
+      verdict: 'deny',
+      reasons: ['accept'],
+      rule: null,
+    },
     { name: 'nor: of a user criterion and accept', policy: 'allow: {nor: [{email: ann@example.com}, {accept: true}]}', ...signIn },
     // nor is true with the reasons of every criterion that did not match: the email one too.
-    { name: 'nor: a non-matching request criterion does not hide the user criterion', policy: `allow: {nor: [{email: ann@example.com}, {${POST}}]}`, ...signIn },
+    {
+      name: 'nor: a non-matching request criterion does not hide the user criterion',
+      policy: `allow: {nor: [{email: ann@example.com}, {${POST}}]}`,
+      ...signIn,
+    },
     { name: 'nor: a matching request criterion does not hide it either', policy: `allow: {nor: [{${GET}}, {email: ann@example.com}]}`, ...signIn },
     { name: 'a deny rule that needs a user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{email: mallory@example.com}]}}]`, ...signIn },
-    { name: 'a deny rule that needs a user, with the user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{email: mallory@example.com}]}}]`, user: 'ann', verdict: 'allow', reasons: ['accept'], rule: 'policy[0]' },
-    { name: 'a deny and-rule whose request part fails still needs the user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`, ...signIn },
-    { name: 'a deny and-rule, with an admin user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`, user: 'bob', req: { path: '/admin' }, verdict: 'allow', rule: 'policy[0]' },
-    { name: 'a deny and-rule, with a non-admin user', policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`, user: 'bare', req: { path: '/admin' }, verdict: 'deny', reasons: ['http-path-ok', 'groups-ok'], rule: 'policy[1]' },
-    { name: 'a matching deny rule next to an allow rule that needs a user', policy: `[{deny: {or: [{http_path: /admin}]}}, {allow: {or: [{groups: admin}]}}]`, req: { path: '/admin' }, ...signIn },
-    { name: 'a matching deny rule and another deny rule that needs a user', policy: `[{deny: {or: [{http_path: /admin}]}}, {deny: {or: [{groups: admin}]}}, {allow: {or: [{accept: true}]}}]`, req: { path: '/admin' }, verdict: 'deny', reasons: ['http-path-ok'], rule: 'policy[0]' },
-    { name: 'a matching allow rule and another allow rule that needs a user', policy: `[{allow: {or: [{groups: admin}]}}, {allow: {or: [{accept: true}]}}]`, verdict: 'allow', reasons: ['accept'], rule: 'policy[1]' },
-    { name: 'a deny rule on another path hides nothing', policy: `[{deny: {or: [{http_path: /admin}]}}, {allow: {or: [{accept: true}]}}]`, verdict: 'allow', reasons: ['accept'], rule: 'policy[1]' },
+    {
+      name: 'a deny rule that needs a user, with the user',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {or: [{email: mallory@example.com}]}}]`,
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy[0]',
+    },
+    {
+      name: 'a deny and-rule whose request part fails still needs the user',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`,
+      ...signIn,
+    },
+    {
+      name: 'a deny and-rule, with an admin user',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`,
+      user: 'bob',
+      req: { path: '/admin' },
+      verdict: 'allow',
+      rule: 'policy[0]',
+    },
+    {
+      name: 'a deny and-rule, with a non-admin user',
+      policy: `[{allow: {or: [{accept: true}]}}, {deny: {and: [{http_path: /admin}, {groups: {exclude: admin}}]}}]`,
+      user: 'bare',
+      req: { path: '/admin' },
+      verdict: 'deny',
+      reasons: ['http-path-ok', 'groups-ok'],
+      rule: 'policy[1]',
+    },
+    {
+      name: 'a matching deny rule next to an allow rule that needs a user',
+      policy: `[{deny: {or: [{http_path: /admin}]}}, {allow: {or: [{groups: admin}]}}]`,
+      req: { path: '/admin' },
+      ...signIn,
+    },
+    {
+      name: 'a matching deny rule and another deny rule that needs a user',
+      policy: `[{deny: {or: [{http_path: /admin}]}}, {deny: {or: [{groups: admin}]}}, {allow: {or: [{accept: true}]}}]`,
+      req: { path: '/admin' },
+      verdict: 'deny',
+      reasons: ['http-path-ok'],
+      rule: 'policy[0]',
+    },
+    {
+      name: 'a matching allow rule and another allow rule that needs a user',
+      policy: `[{allow: {or: [{groups: admin}]}}, {allow: {or: [{accept: true}]}}]`,
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy[1]',
+    },
+    {
+      name: 'a deny rule on another path hides nothing',
+      policy: `[{deny: {or: [{http_path: /admin}]}}, {allow: {or: [{accept: true}]}}]`,
+      verdict: 'allow',
+      reasons: ['accept'],
+      rule: 'policy[1]',
+    },
     { name: 'a user is never asked to sign in', policy: 'allow: {and: [{email: nobody@example.com}, {groups: nobody}]}', user: 'ann', verdict: 'deny' },
-    { name: 'authenticated_user under not, with a user', policy: 'allow: {not: [{authenticated_user: true}]}', user: 'ann', verdict: 'deny', reasons: ['user-ok'] },
+    {
+      name: 'authenticated_user under not, with a user',
+      policy: 'allow: {not: [{authenticated_user: true}]}',
+      user: 'ann',
+      verdict: 'deny',
+      reasons: ['user-ok'],
+    },
   ])
 })
 
@@ -111,20 +292,56 @@ t.test('legacy route fields', async (t) => {
     { name: 'any authenticated user, one', fields: { allow_any_authenticated_user: true }, user: 'mallory', verdict: 'allow', reasons: ['user-ok'] },
     { name: 'allowed_users by id', fields: { allowed_users: ['u-bob'] }, user: 'bob', verdict: 'allow', reasons: ['user-ok'] },
     { name: 'allowed_users by email, any case', fields: { allowed_users: ['ANN@example.com'] }, user: 'ann', verdict: 'allow', reasons: ['email-ok'] },
-    { name: 'allowed_users, someone else', fields: { allowed_users: ['u-bob', 'bob@example.org'] }, user: 'ann', verdict: 'deny', reasons: ['user-unauthorized', 'email-unauthorized'] },
+    {
+      name: 'allowed_users, someone else',
+      fields: { allowed_users: ['u-bob', 'bob@example.org'] },
+      user: 'ann',
+      verdict: 'deny',
+      reasons: ['user-unauthorized', 'email-unauthorized'],
+    },
     { name: 'allowed_users, no user', fields: { allowed_users: ['u-bob'] }, verdict: 'sign_in' },
     { name: 'allowed_domains', fields: { allowed_domains: ['example.org', 'example.com'] }, user: 'ann', verdict: 'allow', reasons: ['domain-ok'] },
     { name: 'allowed_domains, two @', fields: { allowed_domains: ['example.com'] }, user: 'mallory', verdict: 'deny', reasons: ['domain-unauthorized'] },
     { name: 'allowed_groups', fields: { allowed_groups: ['ops', 'dev'] }, user: 'ann', verdict: 'allow', reasons: ['groups-ok'] },
     { name: 'allowed_groups, none in common', fields: { allowed_groups: ['ops'] }, user: 'ann', verdict: 'deny', reasons: ['groups-unauthorized'] },
-    { name: 'allowed_idp_claims, one of the values', fields: { allowed_idp_claims: { roles: ['owner', 'viewer'] } }, user: 'ann', verdict: 'allow', reasons: ['claim-ok'] },
+    {
+      name: 'allowed_idp_claims, one of the values',
+      fields: { allowed_idp_claims: { roles: ['owner', 'viewer'] } },
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['claim-ok'],
+    },
     { name: 'allowed_idp_claims, string claim', fields: { allowed_idp_claims: { roles: ['editor'] } }, user: 'bob', verdict: 'allow', reasons: ['claim-ok'] },
-    { name: 'allowed_idp_claims, namespaced', fields: { allowed_idp_claims: { 'https://example.com/roles': ['billing'] } }, user: 'ann', verdict: 'allow', reasons: ['claim-ok'] },
-    { name: 'allowed_idp_claims, missing claim', fields: { allowed_idp_claims: { missing: ['x'] } }, user: 'ann', verdict: 'deny', reasons: ['claim-unauthorized'] },
-    { name: 'cors_allow_preflight, preflight without a user', fields: { cors_allow_preflight: true, allowed_groups: ['admin'] }, req: { method: 'OPTIONS', origin: 'https://x', accessControlRequestMethod: 'GET' }, verdict: 'allow', reasons: ['cors-request'] },
+    {
+      name: 'allowed_idp_claims, namespaced',
+      fields: { allowed_idp_claims: { 'https://example.com/roles': ['billing'] } },
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['claim-ok'],
+    },
+    {
+      name: 'allowed_idp_claims, missing claim',
+      fields: { allowed_idp_claims: { missing: ['x'] } },
+      user: 'ann',
+      verdict: 'deny',
+      reasons: ['claim-unauthorized'],
+    },
+    {
+      name: 'cors_allow_preflight, preflight without a user',
+      fields: { cors_allow_preflight: true, allowed_groups: ['admin'] },
+      req: { method: 'OPTIONS', origin: 'https://x', accessControlRequestMethod: 'GET' },
+      verdict: 'allow',
+      reasons: ['cors-request'],
+    },
     { name: 'cors_allow_preflight, GET without a user', fields: { cors_allow_preflight: true, allowed_groups: ['admin'] }, verdict: 'sign_in' },
     { name: 'cors_allow_preflight alone, GET', fields: { cors_allow_preflight: true }, user: 'ann', verdict: 'deny', reasons: ['non-cors-request'] },
-    { name: 'fields are OR-ed: groups miss, domain hits', fields: { allowed_groups: ['ops'], allowed_domains: ['example.org'] }, user: 'bob', verdict: 'allow', reasons: ['domain-ok'] },
+    {
+      name: 'fields are OR-ed: groups miss, domain hits',
+      fields: { allowed_groups: ['ops'], allowed_domains: ['example.org'] },
+      user: 'bob',
+      verdict: 'allow',
+      reasons: ['domain-ok'],
+    },
   ]
   for (const c of cases) {
     t.test(c.name, async (t) => {
@@ -142,8 +359,14 @@ t.test('legacy route fields', async (t) => {
     t.equal(rules.length, 1)
     t.equal(rules[0].action, 'allow')
     t.equal(rules[0].label, 'L')
-    t.strictSame(rules[0].conditions.map((c) => c.operator), ['or'])
-    t.strictSame(rules[0].conditions[0].criteria.map((c) => c.name), ['authenticated_user', 'user', 'email', 'groups', 'claim/c', 'claim/c'])
+    t.strictSame(
+      rules[0].conditions.map((c) => c.operator),
+      ['or'],
+    )
+    t.strictSame(
+      rules[0].conditions[0].criteria.map((c) => c.name),
+      ['authenticated_user', 'user', 'email', 'groups', 'claim/c', 'claim/c'],
+    )
     t.strictSame(legacyRules({}, 'L'), [])
   })
 
@@ -158,11 +381,30 @@ t.test('legacy route fields', async (t) => {
 // seen every criterion. explain() sees everything; evaluate() should report the same.
 t.test('reasons follow Pomerium merging in evaluate() too', async (t) => {
   const rows: Row[] = [
-    { name: 'and with two failures, user present', policy: `allow: {and: [{${POST}}, {http_path: /x}]}`, user: 'ann', verdict: 'deny', reasons: ['http-method-unauthorized', 'http-path-unauthorized'] },
+    {
+      name: 'and with two failures, user present',
+      policy: `allow: {and: [{${POST}}, {http_path: /x}]}`,
+      user: 'ann',
+      verdict: 'deny',
+      reasons: ['http-method-unauthorized', 'http-path-unauthorized'],
+    },
     { name: 'or with two matches', policy: `allow: {or: [{${GET}}, {http_path: /}]}`, verdict: 'allow', reasons: ['http-method-ok', 'http-path-ok'] },
     { name: 'not with two matches', policy: `allow: {not: [{${GET}}, {http_path: /}]}`, verdict: 'deny', reasons: ['http-method-ok', 'http-path-ok'] },
-    { name: 'nor with two non-matches, user present', policy: `allow: {nor: [{${POST}}, {http_path: /x}]}`, user: 'ann', verdict: 'allow', reasons: ['http-method-unauthorized', 'http-path-unauthorized'] },
-    { name: 'two matching allow rules, user present', policy: `[{allow: {or: [{${GET}}]}}, {allow: {or: [{accept: true}]}}]`, user: 'ann', verdict: 'allow', reasons: ['accept', 'http-method-ok'], rule: 'policy[0]' },
+    {
+      name: 'nor with two non-matches, user present',
+      policy: `allow: {nor: [{${POST}}, {http_path: /x}]}`,
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['http-method-unauthorized', 'http-path-unauthorized'],
+    },
+    {
+      name: 'two matching allow rules, user present',
+      policy: `[{allow: {or: [{${GET}}]}}, {allow: {or: [{accept: true}]}}]`,
+      user: 'ann',
+      verdict: 'allow',
+      reasons: ['accept', 'http-method-ok'],
+      rule: 'policy[0]',
+    },
   ]
   // evaluate() stops once the verdict is settled, so it reports the reasons that settled
   // it: never more than explain(), never none where explain() has some.
@@ -173,12 +415,15 @@ t.test('reasons follow Pomerium merging in evaluate() too', async (t) => {
       t.equal(got.explain.verdict, row.verdict)
       t.strictSame(got.explain.reasons, [...row.reasons!].sort(), 'explain() reasons')
       t.ok(got.evaluate.reasons.length > 0, 'evaluate() names at least one reason')
-      t.ok(got.evaluate.reasons.every((r: string) => row.reasons!.includes(r)), 'evaluate() reasons are a subset of explain()')
+      t.ok(
+        got.evaluate.reasons.every((r: string) => row.reasons!.includes(r)),
+        'evaluate() reasons are a subset of explain()',
+      )
     })
   }
 })
 
-t.test('a route\'s policy and legacy fields, as loadConfig compiles them', async (t) => {
+t.test("a route's policy and legacy fields, as loadConfig compiles them", async (t) => {
   const written = writeConfigDir({
     config: [
       'routes:',

@@ -16,7 +16,10 @@ const HOST = 'app.example.com'
 const AUTHORIZE_FIELDS = ['request_id', 'route', 'method', 'host', 'path', 'ip', 'user', 'email', 'groups', 'verdict', 'reasons', 'rule']
 
 const authorizeLines = (logs: Record<string, unknown>[]) => logs.filter((line) => line.msg === 'authorize')
-const ownFields = (line: Record<string, unknown>) => Object.keys(line).filter((k) => AUTHORIZE_FIELDS.includes(k)).sort()
+const ownFields = (line: Record<string, unknown>) =>
+  Object.keys(line)
+    .filter((k) => AUTHORIZE_FIELDS.includes(k))
+    .sort()
 
 /** The YAML text of a config whose first route goes from http://HOST to `origin`: `top`
  *  comes before `routes:`, `route` after the route's `to:` (its other keys, then maybe more
@@ -96,11 +99,7 @@ t.test('allow_any_authenticated_user without a session asks for a sign-in', asyn
 })
 
 t.test('a deny rule that needs a user, on a public route, asks for a sign-in', async (t) => {
-  const { up, gh } = await proxied(t, [
-    '    policy:',
-    '      - allow: {or: [{accept: true}]}',
-    '      - deny: {or: [{email: {ends_with: "@evil.example"}}]}',
-  ])
+  const { up, gh } = await proxied(t, ['    policy:', '      - allow: {or: [{accept: true}]}', '      - deny: {or: [{email: {ends_with: "@evil.example"}}]}'])
   const res = await send(gh.port, { host: HOST })
   t.equal(res.status, 401)
   t.equal(JSON.parse(res.body).error, 'GH_ERR_UNAUTHENTICATED')
@@ -152,21 +151,37 @@ t.test('a route without policy or legacy fields denies everything', async (t) =>
 })
 
 t.test('authorize_log_fields limits the decision log', async (t) => {
-  const { gh } = await proxied(t, [
-    '    name: app',
-    '    allow_public_unauthenticated_access: true',
-    '    policy: {deny: {or: [{http_path: /admin}]}}',
-  ], ['authorize_log_fields: [route, verdict]'])
+  const { gh } = await proxied(
+    t,
+    ['    name: app', '    allow_public_unauthenticated_access: true', '    policy: {deny: {or: [{http_path: /admin}]}}'],
+    ['authorize_log_fields: [route, verdict]'],
+  )
   t.equal((await send(gh.port, { host: HOST, path: '/' })).status, 200)
   t.equal((await send(gh.port, { host: HOST, path: '/admin' })).status, 403)
   const lines = authorizeLines(gh.logs)
   t.equal(lines.length, 2)
   const withoutId = (line: Record<string, unknown>) => ownFields(line).filter((k) => k !== 'request_id')
-  t.strictSame(lines.map(withoutId), [['route', 'verdict'], ['route', 'verdict']])
+  t.strictSame(lines.map(withoutId), [
+    ['route', 'verdict'],
+    ['route', 'verdict'],
+  ])
   // Every line of a request carries its request_id (bound by the request's logger), so
   // the decision log always has it, whatever the chosen fields.
-  t.strictSame(lines.map(ownFields), [['request_id', 'route', 'verdict'], ['request_id', 'route', 'verdict']], 'request_id is always there')
-  t.strictSame(lines.map((l) => [l.route, l.verdict]), [['app', 'allow'], ['app', 'deny']])
+  t.strictSame(
+    lines.map(ownFields),
+    [
+      ['request_id', 'route', 'verdict'],
+      ['request_id', 'route', 'verdict'],
+    ],
+    'request_id is always there',
+  )
+  t.strictSame(
+    lines.map((l) => [l.route, l.verdict]),
+    [
+      ['app', 'allow'],
+      ['app', 'deny'],
+    ],
+  )
 })
 
 t.test('an empty authorize_log_fields turns the decision log off', async (t) => {
@@ -186,7 +201,9 @@ t.test('each decision line is one JSON object with each field once', async (t) =
   const up = await upstream(t)
   const written = configDir(t, { config: configYaml(up.origin, ['    allow_public_unauthenticated_access: true']) })
   const raw: string[] = []
-  const app = await buildApp(await loadConfig(written.configFile, { env: {} }), { logger: pino({ level: 'info' }, { write: (line: string) => void raw.push(line) }) })
+  const app = await buildApp(await loadConfig(written.configFile, { env: {} }), {
+    logger: pino({ level: 'info' }, { write: (line: string) => void raw.push(line) }),
+  })
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.equal((await send((app.server.address() as AddressInfo).port, { host: HOST })).status, 200)

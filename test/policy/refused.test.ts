@@ -15,7 +15,9 @@ function shown(file: string): string {
   return rel && !rel.startsWith('..') ? rel : file
 }
 
-interface Test { teardown(fn: () => void): void }
+interface Test {
+  teardown(fn: () => void): void
+}
 
 /** Loads a config folder that must be refused and returns its issues. */
 async function refuse(tt: Test, files: ConfigFiles): Promise<{ dir: string; err: ConfigError }> {
@@ -78,11 +80,33 @@ const cases: Case[] = [
   },
   {
     name: 'unknown string matcher operators',
-    policy: ['allow:', '  or:', '    - email: {equals: ann@example.com}', '    - http_path: {starts_wth: /api}', '    - domain:', '        endswith: example.com'],
+    policy: [
+      'allow:',
+      '  or:',
+      '    - email: {equals: ann@example.com}',
+      '    - http_path: {starts_wth: /api}',
+      '    - domain:',
+      '        endswith: example.com',
+    ],
     expected: [
-      [2, 'equals', `${OR}[0].email.equals`, 'unknown string matcher operator "equals"; use one of is, is_not, not, starts_with, ends_with, contains, in, not_in'],
-      [3, 'starts_wth', `${OR}[1].http_path.starts_wth`, 'unknown string matcher operator "starts_wth" (did you mean "starts_with"?); use one of is, is_not, not, starts_with, ends_with, contains, in, not_in'],
-      [5, 'endswith', `${OR}[2].domain.endswith`, 'unknown string matcher operator "endswith" (did you mean "ends_with"?); use one of is, is_not, not, starts_with, ends_with, contains, in, not_in'],
+      [
+        2,
+        'equals',
+        `${OR}[0].email.equals`,
+        'unknown string matcher operator "equals"; use one of is, is_not, not, starts_with, ends_with, contains, in, not_in',
+      ],
+      [
+        3,
+        'starts_wth',
+        `${OR}[1].http_path.starts_wth`,
+        'unknown string matcher operator "starts_wth" (did you mean "starts_with"?); use one of is, is_not, not, starts_with, ends_with, contains, in, not_in',
+      ],
+      [
+        5,
+        'endswith',
+        `${OR}[2].domain.endswith`,
+        'unknown string matcher operator "endswith" (did you mean "ends_with"?); use one of is, is_not, not, starts_with, ends_with, contains, in, not_in',
+      ],
     ],
   },
   {
@@ -326,24 +350,37 @@ t.test('malformed policies', async (t) => {
         t.strictSame(issue && { file: issue.file, path: issue.path, message: issue.message }, { file, path: keyPath, message }, `issue ${i}: ${got[i]}`)
         // Problems with a name (unknown criterion, operator, conditional, key) point at the
         // key, as the config loader does; problems with a value point at the value.
-        t.strictSame(issue && { line: issue.line, col: issue.col }, { line: FIRST_LINE + row, col: INDENT + col + 1 }, `issue ${i} points at ${JSON.stringify(at)}`)
+        t.strictSame(
+          issue && { line: issue.line, col: issue.col },
+          { line: FIRST_LINE + row, col: INDENT + col + 1 },
+          `issue ${i} points at ${JSON.stringify(at)}`,
+        )
       })
       // The engine on its own refuses the same policy with the same paths.
       const text = c.policy.join('\n')
       const issues = issuesOf(text, P)
-      t.strictSame(issues.map((i) => i.path), c.expected.map((e) => e[2]), 'parsePolicy gives the same paths')
+      t.strictSame(
+        issues.map((i) => i.path),
+        c.expected.map((e) => e[2]),
+        'parsePolicy gives the same paths',
+      )
     })
   }
 })
 
 t.test('route-level conflicts of the legacy fields', async (t) => {
-  const route = (extra: string) => `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: true\n${extra}`
+  const route = (extra: string) =>
+    `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: true\n${extra}`
   const conflicts: [string, string, string][] = [
     ['allowed_groups', '    allowed_groups: [admin]\n', 'allowed_groups'],
     ['allow_any_authenticated_user', '    allow_any_authenticated_user: true\n', 'allow_any_authenticated_user'],
     ['allowed_users and allowed_domains', '    allowed_users: [ann@example.com]\n    allowed_domains: [example.com]\n', 'allowed_users, allowed_domains'],
     ['allowed_idp_claims', '    allowed_idp_claims:\n      roles: [admin]\n', 'allowed_idp_claims'],
-    ['everything', '    allowed_idp_claims: {roles: admin}\n    allowed_groups: [g]\n    allow_any_authenticated_user: true\n', 'allow_any_authenticated_user, allowed_groups, allowed_idp_claims'],
+    [
+      'everything',
+      '    allowed_idp_claims: {roles: admin}\n    allowed_groups: [g]\n    allow_any_authenticated_user: true\n',
+      'allow_any_authenticated_user, allowed_groups, allowed_idp_claims',
+    ],
   ]
   for (const [name, extra, listed] of conflicts) {
     t.test(`public access with ${name}`, async (t) => {
@@ -373,7 +410,9 @@ t.test('route-level conflicts of the legacy fields', async (t) => {
       const config = await loadConfig(written.configFile, { env: {} })
       t.equal(config.routes.length, 1)
     }
-    const written = writeConfigDir({ config: `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: false\n    allowed_groups: [admin]\n` })
+    const written = writeConfigDir({
+      config: `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: false\n    allowed_groups: [admin]\n`,
+    })
     t.teardown(written.cleanup)
     t.equal((await loadConfig(written.configFile, { env: {} })).routes.length, 1)
   })
@@ -382,7 +421,10 @@ t.test('route-level conflicts of the legacy fields', async (t) => {
 t.test('a policy in a routes file is located in that file', async (t) => {
   const { err, dir } = await refuse(t, {
     config: '',
-    files: { 'policies/app.yaml': 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    policy:\n      - allow:\n          and:\n            - source_ip: 10.0.0.0/33\n' },
+    files: {
+      'policies/app.yaml':
+        'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    policy:\n      - allow:\n          and:\n            - source_ip: 10.0.0.0/33\n',
+    },
   })
   t.strictSame(err.issues.map(formatIssue), [
     `${shown(path.join(dir, 'policies/app.yaml'))}:7:26 routes[0].policy[0].allow.and[0].source_ip: "10.0.0.0/33" is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)`,
@@ -391,7 +433,8 @@ t.test('a policy in a routes file is located in that file', async (t) => {
 
 t.test('one bad route refuses the whole configuration', async (t) => {
   const { err } = await refuse(t, {
-    config: 'routes:\n  - from: http://ok.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: true\n  - from: http://b.example.com\n    to: http://127.0.0.1:9000\n    policy: {allow: {or: [{accept: yes}]}}\n',
+    config:
+      'routes:\n  - from: http://ok.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: true\n  - from: http://b.example.com\n    to: http://127.0.0.1:9000\n    policy: {allow: {or: [{accept: yes}]}}\n',
   })
   t.equal(err.issues.length, 1)
   t.equal(err.issues[0].path, 'routes[1].policy.allow.or[0].accept')

@@ -174,8 +174,16 @@ t.test('date', async (t) => {
 })
 
 t.test('time criteria together: business hours in Berlin', async (t) => {
-  const policy = 'allow: {and: [{day_of_week: {days: mon-fri, timezone: Europe/Berlin}}, {time_of_day: {after: "09:00", before: "17:00", timezone: Europe/Berlin}}]}'
-  const row = (iso: string, verdict: 'allow' | 'deny', reasons: string[]): Row => ({ name: iso, policy, req: { time: Date.parse(iso) }, user: 'ann', verdict, reasons })
+  const policy =
+    'allow: {and: [{day_of_week: {days: mon-fri, timezone: Europe/Berlin}}, {time_of_day: {after: "09:00", before: "17:00", timezone: Europe/Berlin}}]}'
+  const row = (iso: string, verdict: 'allow' | 'deny', reasons: string[]): Row => ({
+    name: iso,
+    policy,
+    req: { time: Date.parse(iso) },
+    user: 'ann',
+    verdict,
+    reasons,
+  })
   runTable(t, [
     row('2026-01-05T08:00:00Z', 'allow', ['day-of-week-ok', 'time-of-day-ok']),
     row('2026-01-05T07:59:59Z', 'deny', ['time-of-day-unauthorized']),

@@ -60,7 +60,9 @@ const TRANSPORTS: Record<string, { send: Transport; allowed: number }> = {
         ws.on('unexpected-response', (_req, res) => {
           let body = ''
           res.on('data', (d: Buffer) => (body += d))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []), json: parse(body), user: undefined }))
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, setCookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []), json: parse(body), user: undefined }),
+          )
         })
         ws.on('error', (err) => reject(err))
       })
@@ -85,11 +87,18 @@ const writesSession = (cookies: string[]) => cookies.some((c) => /^_gatehouse=[^
 
 async function setup(t: Test, accessTokenTtl?: number) {
   const p: TestIdp = await idp(t, accessTokenTtl === undefined ? {} : { accessTokenTtl })
-  p.registerClient({ ...TEST_CLIENT, client_id: 'adapters', redirect_uris: [`http://${HOST}/oauth2/callback`], grant_types: ['authorization_code', 'refresh_token'] })
+  p.registerClient({
+    ...TEST_CLIENT,
+    client_id: 'adapters',
+    redirect_uris: [`http://${HOST}/oauth2/callback`],
+    grant_types: ['authorization_code', 'refresh_token'],
+  })
   const app = await upstream(t, { websockets: true })
   const secret = newSecret()
   const metrics = new Metrics()
-  const gh = await signedInGatehouse(t, `trusted_proxies: [127.0.0.1]
+  const gh = await signedInGatehouse(
+    t,
+    `trusted_proxies: [127.0.0.1]
 idps:
   - id: test
     issuer: ${p.issuer}
@@ -108,13 +117,23 @@ routes:
       - allow:
           or:
             - groups: { has: developers }
-`, HOST, { metrics })
+`,
+    HOST,
+    { metrics },
+  )
   return { p, gh, secret, metrics }
 }
 
 /** A session sealed with the right secret, for an IdP the config does not have. */
 function foreignSession(secret: string): string {
-  const store = new CookieSessionStore({ cookieName: '_gatehouse', secrets: [secret], ephemeral: false, domain: undefined, sameSite: 'lax', lifetimeSeconds: 3600 })
+  const store = new CookieSessionStore({
+    cookieName: '_gatehouse',
+    secrets: [secret],
+    ephemeral: false,
+    domain: undefined,
+    sameSite: 'lax',
+    lifetimeSeconds: 3600,
+  })
   const written = store.set({ sid: 'gone', idp: 'removed-idp', sub: 'x', user: 'mallory', groups: ['developers'], claims: {} }, {}, { httpLoopback: true })
   return written.map((c) => c.split(';', 1)[0]).join('; ')
 }
@@ -139,7 +158,11 @@ t.test('the same decision and each transport its own answer', async (t) => {
       t.equal(answer.status, row.verdict === 'allow' ? transport.allowed : STATUS[row.verdict], `${label}: status`)
       if (row.verdict === 'sign_in') {
         t.equal(answer.json?.error, 'GH_ERR_UNAUTHENTICATED', `${label}: coded`)
-        t.equal(answer.json?.sign_in_url, `http://${row.host}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${row.host}/x?q=1`)}`, `${label}: names where to sign in`)
+        t.equal(
+          answer.json?.sign_in_url,
+          `http://${row.host}/.gatehouse/sign_in?rd=${encodeURIComponent(`http://${row.host}/x?q=1`)}`,
+          `${label}: names where to sign in`,
+        )
       }
       if (row.verdict === 'deny') t.equal(answer.json?.error, 'GH_ERR_FORBIDDEN', `${label}: coded`)
       if (row.verdict === 'no_route') t.equal(answer.json?.error, 'GH_ERR_NO_ROUTE', `${label}: coded`)
@@ -155,10 +178,20 @@ t.test('the same decision and each transport its own answer', async (t) => {
   const counted = { allow: 1, sign_in: 3, deny: 1 }
   for (const [verdict, rowCount] of Object.entries(counted)) {
     const expected = rowCount * Object.keys(TRANSPORTS).length
-    t.match(text, new RegExp(`gatehouse_authorize_decisions_total\\{route="app",verdict="${verdict}"\\} ${expected}\\n`), `${verdict}: counted for every transport`)
+    t.match(
+      text,
+      new RegExp(`gatehouse_authorize_decisions_total\\{route="app",verdict="${verdict}"\\} ${expected}\\n`),
+      `${verdict}: counted for every transport`,
+    )
   }
-  t.ok(s.gh.logs.some((l) => l.msg === 'request' && l.transport === 'websocket' && l.status === 101), 'websocket handshakes have access lines')
-  t.ok(s.gh.logs.some((l) => l.msg === 'request' && l.transport === 'http' && l.path === '/.gatehouse/auth'), 'forward-auth calls have access lines')
+  t.ok(
+    s.gh.logs.some((l) => l.msg === 'request' && l.transport === 'websocket' && l.status === 101),
+    'websocket handshakes have access lines',
+  )
+  t.ok(
+    s.gh.logs.some((l) => l.msg === 'request' && l.transport === 'http' && l.path === '/.gatehouse/auth'),
+    'forward-auth calls have access lines',
+  )
 })
 
 t.test('a due refresh happens the same way over every transport', async (t) => {

@@ -11,7 +11,12 @@ const cases: [string, string, number, string][] = [
   ['dot in a header name', 'GET /x HTTP/1.1\r\nHost: a.test\r\nx.forwarded.user: admin\r\n', 400, 'GH_ERR_BAD_HEADER'],
   ['two Host headers', 'GET /x HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n', 400, 'GH_ERR_BAD_HOST'],
   ['Transfer-Encoding gzip, chunked', 'POST /x HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n', 400, 'GH_ERR_BAD_HEADER'],
-  ['Content-Length and Transfer-Encoding', 'POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n', 400, 'GH_ERR_BAD_REQUEST'],
+  [
+    'Content-Length and Transfer-Encoding',
+    'POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n',
+    400,
+    'GH_ERR_BAD_REQUEST',
+  ],
   ['two Content-Lengths', 'POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', 400, 'GH_ERR_BAD_REQUEST'],
   ['a target over 8 KiB', `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: a.test\r\n`, 414, 'GH_ERR_URI_TOO_LONG'],
   ['headers over 64 KiB', `GET /x HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'a'.repeat(70_000)}\r\n`, 431, 'GH_ERR_HEADERS_TOO_LARGE'],
@@ -32,11 +37,17 @@ t.test('refused shapes never reach the upstream', async (t) => {
   t.equal(u.received.length, 0, 'the upstream saw none of them')
 
   // What is accepted: an absolute target naming the Host, and method overrides stripped.
-  const ok = await rawRequest(gh.port, 'GET http://a.test/fine?q=1 HTTP/1.1\r\nHost: a.test\r\nX-HTTP-Method-Override: DELETE\r\nX-Method-Override: PUT\r\nX-HTTP-Method: PATCH\r\nConnection: close\r\n\r\n')
+  const ok = await rawRequest(
+    gh.port,
+    'GET http://a.test/fine?q=1 HTTP/1.1\r\nHost: a.test\r\nX-HTTP-Method-Override: DELETE\r\nX-Method-Override: PUT\r\nX-HTTP-Method: PATCH\r\nConnection: close\r\n\r\n',
+  )
   t.equal(ok.status, 200)
   t.equal(u.received[0].url, '/fine?q=1', 'absolute-form becomes origin-form')
   t.equal(u.received[0].method, 'GET')
-  t.notOk(Object.keys(u.received[0].headers).some((h) => h.includes('method')), 'no method override reaches the upstream')
+  t.notOk(
+    Object.keys(u.received[0].headers).some((h) => h.includes('method')),
+    'no method override reaches the upstream',
+  )
 })
 
 t.test('allow_unusual_header_names lets such names through (identity spellings still stripped)', async (t) => {
@@ -56,7 +67,10 @@ t.test('max_body_size: declared or streamed, a larger body gets 413', async (t) 
   t.match(declared.body, /GH_ERR_BODY_TOO_LARGE/)
   t.equal(u.received.length, 0, 'refused before the upstream was asked')
   const chunk = 'a'.repeat(800)
-  const streamed = await rawRequest(gh.port, `POST /x HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(800).toString(16)}\r\n${chunk}\r\n${(800).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`)
+  const streamed = await rawRequest(
+    gh.port,
+    `POST /x HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(800).toString(16)}\r\n${chunk}\r\n${(800).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`,
+  )
   t.equal(streamed.status, 413, 'a chunked body is counted as it streams')
   const small = await rawRequest(gh.port, `POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 500\r\nConnection: close\r\n\r\n${'a'.repeat(500)}`)
   t.equal(small.status, 200)
@@ -65,7 +79,10 @@ t.test('max_body_size: declared or streamed, a larger body gets 413', async (t) 
 
 t.test('limits: slow headers are cut off; settings are read', async (t) => {
   const u = await upstream(t)
-  const gh = await gatehouse(t, `limits:\n  headers_timeout: 500ms\n  max_connections: 50\n  request_timeout: 10s\n  max_header_bytes: 32KiB\nroutes:\n${publicRoute('http://a.test', u.origin)}`)
+  const gh = await gatehouse(
+    t,
+    `limits:\n  headers_timeout: 500ms\n  max_connections: 50\n  request_timeout: 10s\n  max_header_bytes: 32KiB\nroutes:\n${publicRoute('http://a.test', u.origin)}`,
+  )
   t.equal(gh.app.server.headersTimeout, 500)
   t.equal(gh.app.server.maxConnections, 50)
   t.equal(gh.app.server.requestTimeout, 10_000)

@@ -171,7 +171,7 @@ type SubTest = Parameters<Parameters<typeof t.test>[0]>[0]
 let okCount = 0
 /** The healthy route answers, and the ok upstream records it. */
 async function stillServing(t: SubTest, label: string): Promise<void> {
-  const path = `/after-${label.replace(/[^a-z0-9]+/gi, "-")}-${okCount}`
+  const path = `/after-${label.replace(/[^a-z0-9]+/gi, '-')}-${okCount}`
   const after = await attempt(gh.port, { host: 'ok.test', path })
   okCount++
   t.equal(after.status, 200, `after ${label}: the next request works`)
@@ -208,7 +208,10 @@ t.test('upstream down: 502 GH_ERR_UPSTREAM_UNAVAILABLE', async (t) => {
   t.match(html.headers['content-type'], /^text\/html/)
   t.match(html.body, /GH_ERR_UPSTREAM_UNAVAILABLE/)
   t.equal(ok.received.length, okCount, 'nothing reached any upstream')
-  t.ok(errorLogs().some((l) => (l.err as { code?: string }).code === 'ECONNREFUSED'), 'the failure is logged with its cause')
+  t.ok(
+    errorLogs().some((l) => (l.err as { code?: string }).code === 'ECONNREFUSED'),
+    'the failure is logged with its cause',
+  )
   await stillServing(t, 'down')
 })
 
@@ -333,7 +336,10 @@ t.test('a client that leaves mid-upload releases the upstream', async (t) => {
   t.equal(out.status, 200)
   t.equal(out.body, 'got 3')
   await waitFor(() => uploads.some((u) => u.url === '/whole'))
-  t.match(uploads.find((u) => u.url === '/whole'), { complete: true, bytes: 3 })
+  t.match(
+    uploads.find((u) => u.url === '/whole'),
+    { complete: true, bytes: 3 },
+  )
   await stillServing(t, 'abandoned upload')
 })
 

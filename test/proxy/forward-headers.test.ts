@@ -241,7 +241,10 @@ t.test('hop-by-hop request headers never reach the upstream', async (t) => {
   t.equal(posted.body, 'hello world', 'the chunked body arrived intact')
   // undici frames the body itself: chunked while it streams, or a Content-Length when the
   // whole (small) body was already read. Either way exactly one framing header.
-  const framing = [...rawValues(posted.rawHeaders, 'transfer-encoding').map((v) => `te:${v}`), ...rawValues(posted.rawHeaders, 'content-length').map((v) => `cl:${v}`)]
+  const framing = [
+    ...rawValues(posted.rawHeaders, 'transfer-encoding').map((v) => `te:${v}`),
+    ...rawValues(posted.rawHeaders, 'content-length').map((v) => `cl:${v}`),
+  ]
   t.ok(framing.length === 1 && (framing[0] === 'te:chunked' || framing[0] === 'cl:11'), `one framing header, set by the proxy (${framing.join(' ')})`)
   for (const name of ['keep-alive', 'te', 'proxy-authorization', 'proxy-connection', 'upgrade', 'trailer', 'x-secret']) {
     t.equal(posted.headers[name], undefined, `${name} did not reach the upstream (POST)`)
@@ -253,14 +256,22 @@ t.test('hop-by-hop request headers never reach the upstream', async (t) => {
 t.test('hop-by-hop response headers never reach the client', async (t) => {
   const u = await upstream(t, (_req, res) => {
     res.writeHead(200, [
-      'Content-Type', 'text/plain',
-      'Connection', 'keep-alive, X-Upstream-Hop',
-      'Keep-Alive', 'timeout=999, max=77',
-      'X-Upstream-Hop', 'connection-scoped',
-      'Proxy-Authenticate', 'Basic realm="upstream"',
-      'Upgrade', 'h2c',
-      'Trailer', 'X-Checksum',
-      'X-End-To-End', 'kept',
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'keep-alive, X-Upstream-Hop',
+      'Keep-Alive',
+      'timeout=999, max=77',
+      'X-Upstream-Hop',
+      'connection-scoped',
+      'Proxy-Authenticate',
+      'Basic realm="upstream"',
+      'Upgrade',
+      'h2c',
+      'Trailer',
+      'X-Checksum',
+      'X-End-To-End',
+      'kept',
     ])
     res.end('body')
   })
@@ -276,7 +287,7 @@ t.test('hop-by-hop response headers never reach the client', async (t) => {
   t.notMatch(rawHead, /^upgrade:/im)
   t.notMatch(rawHead, /^trailer:/im)
   t.notMatch(rawHead, /X-Upstream-Hop/i)
-  t.equal(reply.headers.connection, 'close', "the client sees our own Connection header, answering its own request")
+  t.equal(reply.headers.connection, 'close', 'the client sees our own Connection header, answering its own request')
   t.equal(reply.headers['x-end-to-end'], 'kept')
   t.match(reply.headers['x-request-id'], UUID)
   t.match(reply.body, /body/)

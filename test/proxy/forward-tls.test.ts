@@ -46,14 +46,20 @@ t.test('an https upstream signed by an unknown CA is refused by default', async 
     t.match(JSON.parse(reply.text), { error: 'GH_ERR_UPSTREAM_UNAVAILABLE', status: 502 })
   }
   t.equal(u.received.length, 0, 'no request got past the handshake')
-  t.ok(failures(gh).some((l) => /certificate|UNABLE_TO_VERIFY|SELF_SIGNED/i.test(JSON.stringify(l.err))), 'the log says why')
+  t.ok(
+    failures(gh).some((l) => /certificate|UNABLE_TO_VERIFY|SELF_SIGNED/i.test(JSON.stringify(l.err))),
+    'the log says why',
+  )
   const ping = await get(gh.port, 'app.test', '/ping')
   t.equal(ping.status, 200)
 })
 
 t.test('tls_skip_verify: true accepts it', async (t) => {
   const u = await tlsUpstream(t, serverCert)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    tls_skip_verify: true\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(
+    t,
+    `routes:\n  - from: http://app.test\n    to: ${u.origin}\n    tls_skip_verify: true\n    allow_public_unauthenticated_access: true\n`,
+  )
   const reply = await get(gh.port, 'app.test', '/insecure?x=1')
   t.equal(reply.status, 200)
   t.match(JSON.parse(reply.text), { url: '/insecure?x=1', encrypted: true })
@@ -73,7 +79,10 @@ t.test('tls_custom_ca_file (relative to the config folder) trusts the test CA', 
     t.equal(reply.status, 200)
     t.match(JSON.parse(reply.text), { url: `/verified/${i}`, encrypted: true })
   }
-  t.same(u.received.map((r) => r.url), ['/verified/0', '/verified/1', '/verified/2'])
+  t.same(
+    u.received.map((r) => r.url),
+    ['/verified/0', '/verified/1', '/verified/2'],
+  )
   t.equal(new Set(u.received.map((r) => r.socketId)).size, 1, 'the TLS connection is kept alive and reused')
   t.equal(u.sni[0], false, 'no SNI is sent for an IP address')
 })
@@ -99,7 +108,11 @@ t.test('one upstream, two routes: the strict route still refuses it', async (t) 
   const strict = await get(gh.port, 'strict.test', '/b')
   t.equal(strict.status, 502)
   t.match(JSON.parse(strict.text), { error: 'GH_ERR_UPSTREAM_UNAVAILABLE' })
-  t.same(u.received.map((r) => r.url), ['/a'], 'only the loose route reached the upstream')
+  t.same(
+    u.received.map((r) => r.url),
+    ['/a'],
+    'only the loose route reached the upstream',
+  )
 })
 
 t.test('tls_server_name: the certificate is checked against the configured name', async (t) => {
@@ -162,7 +175,10 @@ t.test('tls_server_name: the certificate is checked against the configured name'
   t.equal(rewritten.status, 200, 'host_rewrite: still verified against tls_server_name')
   t.match(JSON.parse(rewritten.text), { url: '/rewritten', sni: 'upstream.test' })
   t.equal(u.received.at(-1)!.headers.host, 'internal.example')
-  t.same(u.received.map((r) => r.url), ['/named', '/preserved', '/rewritten'])
+  t.same(
+    u.received.map((r) => r.url),
+    ['/named', '/preserved', '/rewritten'],
+  )
 })
 
 t.test('tls_server_name wins over the host name in `to`', async (t) => {

@@ -26,7 +26,10 @@ t.test('routing by Host', async (t) => {
   const a = await upstream(t)
   const b = await upstream(t)
   const ported = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', a.origin)}${publicRoute('http://other.test', b.origin)}${publicRoute('http://ported.test:8080', ported.origin)}`)
+  const gh = await gatehouse(
+    t,
+    `routes:\n${publicRoute('http://app.test', a.origin)}${publicRoute('http://other.test', b.origin)}${publicRoute('http://ported.test:8080', ported.origin)}`,
+  )
 
   const cases: [string, EchoUpstream][] = [
     ['app.test', a],
@@ -47,7 +50,11 @@ t.test('routing by Host', async (t) => {
     const after = [a.received.length, b.received.length, ported.received.length]
     const grew = after.map((n, i) => n - before[i])
     const index = [a, b, ported].indexOf(expected)
-    t.same(grew, [0, 1, 2].map((i) => (i === index ? 1 : 0)), `${host} reached only its own upstream`)
+    t.same(
+      grew,
+      [0, 1, 2].map((i) => (i === index ? 1 : 0)),
+      `${host} reached only its own upstream`,
+    )
     t.equal(expected.received.at(-1)!.url, `/which?host=${encodeURIComponent(host)}`)
   }
 
@@ -92,7 +99,11 @@ t.test('404 for unknown hosts and unmatched paths, 401 for non-public routes', a
   const signIn = await request(gh.port, { path: '/', headers: { host: 'locked.test' } })
   t.equal(signIn.status, 401)
   t.match(json(signIn), { error: 'GH_ERR_UNAUTHENTICATED', status: 401 })
-  t.equal(json(signIn).sign_in_url, `http://locked.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`, 'APIs get the sign-in URL to follow themselves')
+  t.equal(
+    json(signIn).sign_in_url,
+    `http://locked.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`,
+    'APIs get the sign-in URL to follow themselves',
+  )
   const signInHtml = await request(gh.port, { path: '/', headers: { host: 'locked.test', accept: 'text/html' } })
   t.equal(signInHtml.status, 302, 'a browser is sent to sign in')
   t.equal(signInHtml.headers.location, `http://locked.test/.gatehouse/sign_in?rd=${encodeURIComponent('http://locked.test/')}`)
@@ -173,7 +184,10 @@ t.test('methods, bodies and HEAD', async (t) => {
   t.equal(trace.status, 405)
   t.match(json(trace), { error: 'GH_ERR_METHOD_NOT_ALLOWED' })
   t.notMatch(trace.text, /secret/, 'TRACE does not echo the request')
-  t.notOk(u.received.some((r) => r.method === 'TRACE'), 'TRACE never reached the upstream')
+  t.notOk(
+    u.received.some((r) => r.method === 'TRACE'),
+    'TRACE never reached the upstream',
+  )
   t.equal(u.received.length, 6)
 })
 
@@ -181,10 +195,14 @@ t.test('methods, bodies and HEAD', async (t) => {
  *  backpressure; returns the sha256 of what was written. */
 async function writeGenerated(out: NodeJS.WritableStream, total: number, chunk: number): Promise<string> {
   const hash = createHash('sha256')
-  for (let written = 0; written < total; ) {
+  for (let written = 0; written < total;) {
     const size = Math.min(chunk, total - written)
     // base64 of random bytes: printable, so it survives the echo helper's utf8 decoding.
-    const piece = Buffer.from(randomBytes(Math.ceil((size * 3) / 4)).toString('base64').slice(0, size))
+    const piece = Buffer.from(
+      randomBytes(Math.ceil((size * 3) / 4))
+        .toString('base64')
+        .slice(0, size),
+    )
     hash.update(piece)
     written += size
     if (!out.write(piece)) await new Promise((resolve) => out.once('drain', resolve))
@@ -204,9 +222,19 @@ t.test('a 20 MB chunked upload arrives intact', async (t) => {
   const total = 20 * 1024 * 1024
   const { reply, hash } = await new Promise<{ reply: Reply; hash: string }>((resolve, reject) => {
     let hash = ''
-    const req = http.request({ host: '127.0.0.1', port: gh.port, method: 'POST', path: '/upload', headers: { host: 'app.test', 'content-type': 'application/octet-stream' }, agent: false }, (res) => {
-      readReply(res).then((reply) => resolve({ reply, hash }), reject)
-    })
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: gh.port,
+        method: 'POST',
+        path: '/upload',
+        headers: { host: 'app.test', 'content-type': 'application/octet-stream' },
+        agent: false,
+      },
+      (res) => {
+        readReply(res).then((reply) => resolve({ reply, hash }), reject)
+      },
+    )
     req.on('error', reject)
     writeGenerated(req, total, 64 * 1024).then((h) => {
       hash = h
@@ -242,10 +270,13 @@ t.test('uploads stream: the upstream sees the first chunk before the client fini
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const gh = await gatehouse(t, `routes:\n${publicRoute('http://app.test', origin)}`)
 
@@ -368,13 +399,19 @@ t.test('sequential requests reuse one upstream connection', async (t) => {
   }
   t.equal(u.received.length, 6)
   t.same(new Set(u.received.map((r) => r.socketId)).size, 1, 'one upstream socket carried all six requests')
-  t.same(u.received.map((r) => r.url), ['/k0', '/k1', '/k2', '/k3', '/k4', '/k5'])
+  t.same(
+    u.received.map((r) => r.url),
+    ['/k0', '/k1', '/k2', '/k3', '/k4', '/k5'],
+  )
 })
 
 t.test('weighted upstreams: 3:1 split, smoothly interleaved', async (t) => {
   const a = await upstream(t)
   const b = await upstream(t)
-  const gh = await gatehouse(t, `routes:\n  - from: http://app.test\n    to:\n      - ${a.origin},3\n      - ${b.origin},1\n    allow_public_unauthenticated_access: true\n`)
+  const gh = await gatehouse(
+    t,
+    `routes:\n  - from: http://app.test\n    to:\n      - ${a.origin},3\n      - ${b.origin},1\n    allow_public_unauthenticated_access: true\n`,
+  )
   const order: string[] = []
   for (let i = 0; i < 40; i++) {
     const before = a.received.length
@@ -460,7 +497,11 @@ t.test('prefix_rewrite, exact path and regex routes', async (t) => {
     t.equal(reply.status, 200, `${host}${sent}`)
     t.equal(json(reply).url, expected, `${host}${sent}: client got the echo of ${expected}`)
     t.equal(target.received.at(-1)!.url, expected, `${host}${sent} reached its upstream as ${expected}`)
-    t.same(all.map((u) => u.received.length - counts[all.indexOf(u)]), all.map((u) => (u === target ? 1 : 0)), `${host}${sent}: only that upstream saw it`)
+    t.same(
+      all.map((u) => u.received.length - counts[all.indexOf(u)]),
+      all.map((u) => (u === target ? 1 : 0)),
+      `${host}${sent}: only that upstream saw it`,
+    )
   }
 
   const total = () => all.reduce((n, u) => n + u.received.length, 0)

@@ -30,7 +30,9 @@ t.test('assertions verify against the JWKS, with the documented claims', async (
   const now = Math.floor(Date.now() / 1000)
   const token = signer.assertion(ann, 'app.example.com', now)
   const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(signer.jwks()), {
-    issuer: 'app.example.com', audience: 'app.example.com', algorithms: ['ES256'],
+    issuer: 'app.example.com',
+    audience: 'app.example.com',
+    algorithms: ['ES256'],
   })
   t.equal(protectedHeader.kid, signer.jwk.kid)
   t.equal(protectedHeader.alg, 'ES256')
@@ -116,5 +118,7 @@ t.test('the JWKS is served on every host; a bad key file is a config error', asy
 
   const bad = await gatehouse(t, 'identity:\n  signing_key_file: ./nope.pem\n').catch((err: Error & { issues?: { path: string; message: string }[] }) => err)
   t.ok(bad instanceof Error)
-  t.match((bad as Error & { issues: { path: string; message: string }[] }).issues, [{ path: 'identity.signing_key_file', message: /cannot read the signing key .*nope\.pem: ENOENT/ }])
+  t.match((bad as Error & { issues: { path: string; message: string }[] }).issues, [
+    { path: 'identity.signing_key_file', message: /cannot read the signing key .*nope\.pem: ENOENT/ },
+  ])
 })

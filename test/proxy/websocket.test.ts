@@ -49,7 +49,10 @@ async function startProxy(t: Test, yaml: string): Promise<RunningGatehouse> {
   gh.close = () => (closing ??= close())
   t.teardown(async () => {
     const done = gh.close()
-    const finished = await within(done, 3000, 'hung').then(() => true, () => false)
+    const finished = await within(done, 3000, 'hung').then(
+      () => true,
+      () => false,
+    )
     if (!finished) {
       t.fail(`app.close() did not finish: ${sockets.size} client socket(s) left open`)
       for (const socket of sockets) socket.destroy()
@@ -83,9 +86,7 @@ routes:
 ${extra}`
 }
 
-type Opened =
-  | { ok: true; ws: WebSocket; response: IncomingMessage }
-  | { ok: false; status: number; headers: IncomingHttpHeaders; body: string }
+type Opened = { ok: true; ws: WebSocket; response: IncomingMessage } | { ok: false; status: number; headers: IncomingHttpHeaders; body: string }
 
 /** Opens a websocket through Gatehouse with the given Host; resolves with the open socket
  *  or with the plain HTTP answer that refused it. */
@@ -178,7 +179,10 @@ function closed(socket: Duplex, timeoutMs = 5000): Promise<void> {
 }
 
 const wsKey = () => randomBytes(16).toString('base64')
-const acceptFor = (key: string) => createHash('sha1').update(key + WS_GUID).digest('base64')
+const acceptFor = (key: string) =>
+  createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64')
 
 /** A handshake written byte for byte. */
 function handshake(path: string, host: string, extra: string[] = [], key = wsKey()): string {
@@ -528,7 +532,10 @@ t.test('h2c and other non-websocket upgrades are refused with 400, without diall
     ['h2c on an unknown host', h2c.replace('ws.test', 'nope.test')],
     ['h2c with a bad path', h2c.replace('GET /', 'GET /../x')],
     ['TLS/1.0', 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: TLS/1.0\r\n\r\n'],
-    ['websocket with h2c as a second protocol', 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'],
+    [
+      'websocket with h2c as a second protocol',
+      'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    ],
     ['an unknown protocol', 'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: upgrade\r\nUpgrade: foo/1\r\n\r\n'],
   ]
   for (const [what, request] of requests) {
@@ -590,7 +597,9 @@ async function startDecliningUpstream(t: Test, status: number, body: string) {
       socket.write(chunk)
     })
     socket.on('error', () => {})
-    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-upstream: yes\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-upstream: yes\r\n\r\n${body}`,
+    )
     if (head.length > 0) socket.write(head)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -604,7 +613,10 @@ async function startDecliningUpstream(t: Test, status: number, body: string) {
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handshakes, afterHandshake, sockets }
 }
 
-for (const [status, body] of [[403, 'nope'], [200, 'ok']] as const) {
+for (const [status, body] of [
+  [403, 'nope'],
+  [200, 'ok'],
+] as const) {
   t.test(`an upstream that answers the upgrade with a plain ${status} gets it relayed, then the connection closes`, async (t) => {
     const upstream = await startDecliningUpstream(t, status, body)
     const gh = await startProxy(t, routesFor(upstream.origin))
@@ -658,10 +670,13 @@ t.test('a refused upgrade leaves no connection open, whatever the client does ne
   const gh = await startProxy(t, routesFor(upstream.origin))
   const variants: [string, (socket: Socket) => void][] = [
     ['a client that keeps its side open', () => {}],
-    ['a client that keeps sending after the refusal', (socket) => {
-      const timer = setInterval(() => (socket.writable ? socket.write(clientTextFrame('more')) : clearInterval(timer)), 10)
-      socket.once('close', () => clearInterval(timer))
-    }],
+    [
+      'a client that keeps sending after the refusal',
+      (socket) => {
+        const timer = setInterval(() => (socket.writable ? socket.write(clientTextFrame('more')) : clearInterval(timer)), 10)
+        socket.once('close', () => clearInterval(timer))
+      },
+    ],
   ]
   for (const [what, behave] of variants) {
     // allowHalfOpen: the client does not close its side when the proxy closes its own.
@@ -704,10 +719,13 @@ t.test('a client that leaves during a relayed answer ends the upstream request',
     const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write('5\r\nhello\r\n')), 10)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const s of upstreamSockets) s.destroy()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of upstreamSockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  )
   const gh = await startProxy(t, routesFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
 
   const socket = net.connect(gh.port, '127.0.0.1')
@@ -759,7 +777,10 @@ t.test('an unreachable upstream answers 502 and the proxy keeps serving', async 
   t.equal(res.status, 200)
   t.equal(upstream.upgrades.length, 1)
   t.equal(upstream.received.length, 1)
-  t.ok(gh.logs.some((l) => l.msg === 'websocket upstream failed'), 'the failure is logged')
+  t.ok(
+    gh.logs.some((l) => l.msg === 'websocket upstream failed'),
+    'the failure is logged',
+  )
   ws.close()
 })
 
@@ -814,11 +835,14 @@ t.test('when the upstream closes the websocket, the client sees its code and rea
     ws.on('close', (code) => upstreamCloses.push(code))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const client of wss.clients) client.terminate()
-    wss.close()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate()
+        wss.close()
+        server.close(() => resolve())
+      }),
+  )
   const gh = await startProxy(t, routesFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
   const { ws } = await mustOpen(t, gh, '/graceful')
   const closing = once<[number, Buffer]>(ws, 'close')
@@ -853,8 +877,14 @@ t.test('app.close() destroys open tunnels', async (t) => {
   const codes = (await Promise.all(clientCloses)).map(([code]) => code)
   t.same(codes, [1006, 1006, 1006], 'every client connection was cut')
   await Promise.all(sockets.map((s) => closed(s)))
-  t.ok(sockets.every((s) => s.destroyed), 'every upstream socket closed')
-  t.same(upstream.upgrades.map((u) => u.url), ['/open/0', '/open/1', '/open/2'])
+  t.ok(
+    sockets.every((s) => s.destroyed),
+    'every upstream socket closed',
+  )
+  t.same(
+    upstream.upgrades.map((u) => u.url),
+    ['/open/0', '/open/1', '/open/2'],
+  )
 
   // A new connection is no longer accepted.
   const refused = await new Promise<boolean>((resolve) => {
@@ -888,11 +918,14 @@ t.test('app.close() during a handshake still waiting for its upstream leaves no 
     arrived()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const client of wss.clients) client.terminate()
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
   const gh = await startProxy(t, routesFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
 
   const ws = new WebSocket(`ws://127.0.0.1:${gh.port}/held`, { headers: { host: 'ws.test' } })

@@ -1,8 +1,7 @@
 import t from 'tap'
 import { PrefixTree } from '../../src/routes/prefix-tree.js'
 
-const bruteForce = (prefixes: string[], path: string) =>
-  prefixes.filter((p) => path.startsWith(p)).sort((a, b) => b.length - a.length)[0]
+const bruteForce = (prefixes: string[], path: string) => prefixes.filter((p) => path.startsWith(p)).sort((a, b) => b.length - a.length)[0]
 
 t.test('longest prefix wins; plain string prefixes, not segments', async (t) => {
   const tree = new PrefixTree<string>()
@@ -26,7 +25,7 @@ t.test('longest prefix wins; plain string prefixes, not segments', async (t) => 
 
 t.test('agrees with a brute-force scan on random prefixes and paths', async (t) => {
   let seed = 42
-  const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
   const alphabet = '/ab.c-'
   const word = (max: number) => '/' + Array.from({ length: Math.floor(random() * max) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
   const prefixes = [...new Set(Array.from({ length: 300 }, () => word(8)))]

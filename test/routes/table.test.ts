@@ -104,18 +104,22 @@ routes:
 })
 
 t.test('wildcards without exact hosts, and exact hosts without wildcards', async (t) => {
-  const onlyWild = new RouteTable(await loadRoutes(`
+  const onlyWild = new RouteTable(
+    await loadRoutes(`
 routes:
   - { name: w, from: https://*.w.test, to: ${TO} }
-`))
+`),
+  )
   t.equal(lookup(onlyWild, 'x.w.test', '/'), 'w')
   t.equal(lookup(onlyWild, 'w.test', '/'), undefined)
   t.equal(lookup(onlyWild, 'x.v.test', '/'), undefined)
 
-  const onlyExact = new RouteTable(await loadRoutes(`
+  const onlyExact = new RouteTable(
+    await loadRoutes(`
 routes:
   - { name: e, from: https://e.test, to: ${TO} }
-`))
+`),
+  )
   t.equal(lookup(onlyExact, 'e.test', '/'), 'e')
   t.equal(lookup(onlyExact, 'x.e.test', '/'), undefined)
 
@@ -241,7 +245,10 @@ routes:
       'policies/20-second.yaml': `routes:\n  - { name: p2-re, from: https://o.test, regex: '/b.*', to: ${TO} }\n  - { name: p2-prefix, from: https://o.test, prefix: /, to: ${TO} }\n`,
     },
   )
-  t.same(routes.map((r) => r.id), ['cfg-re', 'p1-re', 'p2-re', 'p2-prefix'])
+  t.same(
+    routes.map((r) => r.id),
+    ['cfg-re', 'p1-re', 'p2-re', 'p2-prefix'],
+  )
   const table = new RouteTable(routes)
   t.equal(lookup(table, 'o.test', '/abc'), 'cfg-re', 'config.yaml routes come first')
   t.equal(lookup(table, 'o.test', '/bc'), 'p2-re')
@@ -302,7 +309,7 @@ t.test('a 10,000-route table answers sampled lookups correctly', async (t) => {
     seed = (seed + 0x6d2b79f5) | 0
     let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return (((x ^ (x >>> 14)) >>> 0) % n)
+    return ((x ^ (x >>> 14)) >>> 0) % n
   }
 
   let checked = 0

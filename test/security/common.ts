@@ -67,7 +67,13 @@ export function assertRefused(t: Test, label: string, got: { res: RawResponse; s
 }
 
 /** An allowed request: 200, exactly one upstream request, with exactly `url`. */
-export function assertForwarded(t: Test, label: string, got: { res: RawResponse; seen: Received[] }, url: string, options?: { todo?: string }): Received | undefined {
+export function assertForwarded(
+  t: Test,
+  label: string,
+  got: { res: RawResponse; seen: Received[] },
+  url: string,
+  options?: { todo?: string },
+): Received | undefined {
   t.equal(got.res.status, 200, `${label}: status`, options ?? {})
   t.equal(got.seen.length, 1, `${label}: one upstream request`, options ?? {})
   t.equal(got.seen[0]?.url, url, `${label}: the upstream saw exactly ${url}`, options ?? {})

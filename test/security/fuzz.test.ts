@@ -24,18 +24,146 @@ function rng(seed: number): () => number {
 }
 
 const PIECES = [
-  '/', '/', '/', '//', '.', '..', '%', '%2e', '%2E', '%2e%2e', '%252e', '%2f', '%2F', '%5c', '%00', '%25', '%c0%ae', '%e2%80%a5',
-  '%ef%bc%8e', '%61', '%41', '%3b', ';', ';x=1', '\\', '?', '#', '&', '=', 'admin', 'Admin', 'ADMIN', '%61dmin', 'adm%69n', 'public',
-  'internal', 'a', 'b', '0', 'f', 'F', 'g', 'é', '\u2025', '\uff0e', '\u3002', '~', '-', '_', '!', '$', "'", '(', '*', '+', ',', ':', '@',
-  '"', '<', '>', '[', ']', '{', '|', '}', '^', '`',
+  '/',
+  '/',
+  '/',
+  '//',
+  '.',
+  '..',
+  '%',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '%252e',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%00',
+  '%25',
+  '%c0%ae',
+  '%e2%80%a5',
+  '%ef%bc%8e',
+  '%61',
+  '%41',
+  '%3b',
+  ';',
+  ';x=1',
+  '\\',
+  '?',
+  '#',
+  '&',
+  '=',
+  'admin',
+  'Admin',
+  'ADMIN',
+  '%61dmin',
+  'adm%69n',
+  'public',
+  'internal',
+  'a',
+  'b',
+  '0',
+  'f',
+  'F',
+  'g',
+  'é',
+  '\u2025',
+  '\uff0e',
+  '\u3002',
+  '~',
+  '-',
+  '_',
+  '!',
+  '$',
+  "'",
+  '(',
+  '*',
+  '+',
+  ',',
+  ':',
+  '@',
+  '"',
+  '<',
+  '>',
+  '[',
+  ']',
+  '{',
+  '|',
+  '}',
+  '^',
+  '`',
 ]
 /** Pieces that mostly survive normalisation, so a good share of requests is routed and judged. */
-const CLEAN_PIECES = ['/', '/', '//', '.', '..', '%2e', '%2E', '%2e%2e', '.%2e', '%252e', 'admin', 'Admin', '%61dmin', 'adm%69n', '%41dmin', 'public', 'internal', 'x', '~', '-', '%20', '%c3%a9', '?', '?x=/../admin', '&']
+const CLEAN_PIECES = [
+  '/',
+  '/',
+  '//',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '.%2e',
+  '%252e',
+  'admin',
+  'Admin',
+  '%61dmin',
+  'adm%69n',
+  '%41dmin',
+  'public',
+  'internal',
+  'x',
+  '~',
+  '-',
+  '%20',
+  '%c3%a9',
+  '?',
+  '?x=/../admin',
+  '&',
+]
 const HEX = '0123456789abcdefABCDEFxz'
-const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&\'*+^`|~'
-const NAME_PIECES = ['x-forwarded-', 'user', 'email', 'groups', 'x-gatehouse-jwt-assertion', 'remote-user', 'x-auth-request-', 'host', 'transfer-encoding',
-  'content-length', 'connection', 'upgrade', 'x-original-url', 'x-http-method-override', 'forwarded', 'cookie', 'expect', 'te', '_', '.', '-']
-const VALUE_PIECES = ['chunked', 'admin', '/admin', 'close', 'keep-alive, x-forwarded-for', 'websocket', '0', '-1', '100-continue', 'app.test', 'evil.test', '_gatehouse=AAAA', ' ', '\t', ',', 'é']
+const NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~"
+const NAME_PIECES = [
+  'x-forwarded-',
+  'user',
+  'email',
+  'groups',
+  'x-gatehouse-jwt-assertion',
+  'remote-user',
+  'x-auth-request-',
+  'host',
+  'transfer-encoding',
+  'content-length',
+  'connection',
+  'upgrade',
+  'x-original-url',
+  'x-http-method-override',
+  'forwarded',
+  'cookie',
+  'expect',
+  'te',
+  '_',
+  '.',
+  '-',
+]
+const VALUE_PIECES = [
+  'chunked',
+  'admin',
+  '/admin',
+  'close',
+  'keep-alive, x-forwarded-for',
+  'websocket',
+  '0',
+  '-1',
+  '100-continue',
+  'app.test',
+  'evil.test',
+  '_gatehouse=AAAA',
+  ' ',
+  '\t',
+  ',',
+  'é',
+]
 
 function generator(random: () => number) {
   const int = (n: number) => Math.floor(random() * n)
@@ -83,7 +211,8 @@ function generator(random: () => number) {
   return request
 }
 
-const IDENTITY = /^(x-forwarded-(user|email|groups|preferred-username)|x-gatehouse-jwt-assertion|x-pomerium-jwt-assertion|remote-(user|groups|name|email)|x-remote-user|x-webauth-user|x-auth-request-.*)$/
+const IDENTITY =
+  /^(x-forwarded-(user|email|groups|preferred-username)|x-gatehouse-jwt-assertion|x-pomerium-jwt-assertion|remote-(user|groups|name|email)|x-remote-user|x-webauth-user|x-auth-request-.*)$/
 
 t.test(`fuzzing request targets and headers (seed ${SEED})`, { timeout: 30_000 }, async (t) => {
   const p = await attackProxy(t)
@@ -105,17 +234,28 @@ t.test(`fuzzing request targets and headers (seed ${SEED})`, { timeout: 30_000 }
       // Content-Length or Expect values) may rightly wait for it: silence is fine there.
       const waitsForBody = /\r\n(transfer-encoding|content-length|expect)\s*:/i.test(bytes.toString('latin1'))
       if (waitsForBody && (res.status === 0 || res.status === 100)) continue
-      if (!(res.status >= 100 && res.status < 500)) failures.push(`${res.status}: ${JSON.stringify(bytes.toString('latin1').split('\r\n\r\n')[0]).slice(0, 300)} -> ${JSON.stringify(res.raw.slice(0, 200))}`)
+      if (!(res.status >= 100 && res.status < 500))
+        failures.push(
+          `${res.status}: ${JSON.stringify(bytes.toString('latin1').split('\r\n\r\n')[0]).slice(0, 300)} -> ${JSON.stringify(res.raw.slice(0, 200))}`,
+        )
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  t.comment(`seed ${SEED}: ${sent} requests in ${Date.now() - started} ms; statuses ${JSON.stringify(Object.fromEntries(statuses))}; ${p.up.received.length} forwarded`)
+  t.comment(
+    `seed ${SEED}: ${sent} requests in ${Date.now() - started} ms; statuses ${JSON.stringify(Object.fromEntries(statuses))}; ${p.up.received.length} forwarded`,
+  )
   t.ok(sent >= 2000, `a few thousand requests (${sent})`)
   t.same(failures.slice(0, 10), [], `no 5xx and no request left unanswered (${failures.length} bad, seed ${SEED})`)
   const admin = p.up.received.filter((r) => r.url.split('?', 1)[0].startsWith('/admin')).map((r) => r.url)
   t.same(admin.slice(0, 10), [], `the upstream never received a path under /admin (seed ${SEED})`)
-  const identity = p.up.received.flatMap((r) => Object.keys(r.headers).filter((n) => IDENTITY.test(n.replace(/[_.]/g, '-'))).map((n) => `${r.url}: ${n}`))
+  const identity = p.up.received.flatMap((r) =>
+    Object.keys(r.headers)
+      .filter((n) => IDENTITY.test(n.replace(/[_.]/g, '-')))
+      .map((n) => `${r.url}: ${n}`),
+  )
   t.same(identity.slice(0, 10), [], `no identity header reached the upstream (seed ${SEED})`)
-  const bad = p.up.received.filter((r) => !r.url.startsWith('/') || /[\\#;]|%(2f|5c|00)/i.test(r.url.split('?', 1)[0]) || /(^|\/)\.\.?(\/|$)/.test(r.url.split('?', 1)[0])).map((r) => r.url)
+  const bad = p.up.received
+    .filter((r) => !r.url.startsWith('/') || /[\\#;]|%(2f|5c|00)/i.test(r.url.split('?', 1)[0]) || /(^|\/)\.\.?(\/|$)/.test(r.url.split('?', 1)[0]))
+    .map((r) => r.url)
   t.same(bad.slice(0, 10), [], 'every forwarded path is normalised (no dot segments, \\, #, ;, encoded / \\ NUL)')
 })

@@ -54,7 +54,11 @@ const CONNECTION: readonly Stripped[] = [
   ['Connection: keep-alive, x-a, x-b\r\nX-A: 1\r\nX-B: 2', ['x-a', 'x-b']],
   ['Connection: close\r\nConnection: X-Secret\r\nX-Secret: 1', ['x-secret']],
   // Listing Gatehouse's own headers in Connection must not remove what Gatehouse adds.
-  ['Connection: X-Forwarded-For, X-Request-Id, X-Forwarded-Proto, X-Forwarded-Host', [], { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': HOST }],
+  [
+    'Connection: X-Forwarded-For, X-Request-Id, X-Forwarded-Proto, X-Forwarded-Host',
+    [],
+    { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': HOST },
+  ],
   // Hop-by-hop headers themselves.
   ['Keep-Alive: timeout=5', ['keep-alive']],
   ['Proxy-Authorization: Basic YWRtaW46YWRtaW4=', ['proxy-authorization']],
@@ -135,7 +139,11 @@ t.test('method override headers are removed', async (t) => {
   const got = await exchange(p, rawHttp('/public/x', [`Host: ${HOST}`, 'X-HTTP-Method-Override: DELETE', 'X-HTTP-Method: DELETE', 'X-Method-Override: DELETE']))
   const seen = assertForwarded(t, 'all three overrides', got, '/public/x')
   t.equal(seen?.method, 'GET', 'the upstream saw the real method')
-  t.same(Object.keys(seen?.headers ?? {}).filter((n) => /method/.test(n)), [], 'no override header of any kind')
+  t.same(
+    Object.keys(seen?.headers ?? {}).filter((n) => /method/.test(n)),
+    [],
+    'no override header of any kind',
+  )
 })
 
 t.test('headers named in Connection, and hop-by-hop headers, are removed', async (t) => {
@@ -152,13 +160,24 @@ t.test('header names with _ or . are refused by default', async (t) => {
 
 t.test('with allow_unusual_header_names, identity spellings with _ or . are still stripped', async (t) => {
   const p = await attackProxy(t, 'allow_unusual_header_names: true\n')
-  const lines = ['X_Forwarded_User: admin', 'x.forwarded.email: root@example.com', 'X-Forwarded_Groups: admins', 'X_Gatehouse_Jwt_Assertion: eyJ.e30.', 'Remote_User: admin', 'X_Auth_Request_User: admin']
+  const lines = [
+    'X_Forwarded_User: admin',
+    'x.forwarded.email: root@example.com',
+    'X-Forwarded_Groups: admins',
+    'X_Gatehouse_Jwt_Assertion: eyJ.e30.',
+    'Remote_User: admin',
+    'X_Auth_Request_User: admin',
+  ]
   for (const line of lines) {
     const got = await exchange(p, rawHttp('/public/x', [`Host: ${HOST}`, line]))
     const seen = assertForwarded(t, line, got, '/public/x')
     const name = line.slice(0, line.indexOf(':')).toLowerCase()
     t.equal(seen?.headers[name], undefined, `${line}: not upstream`)
-    t.same(Object.keys(seen?.headers ?? {}).filter((n) => /user|email|groups|assertion/.test(n)), [], `${line}: nothing identity-like upstream`)
+    t.same(
+      Object.keys(seen?.headers ?? {}).filter((n) => /user|email|groups|assertion/.test(n)),
+      [],
+      `${line}: nothing identity-like upstream`,
+    )
   }
   const custom = await exchange(p, rawHttp('/public/x', [`Host: ${HOST}`, 'X_Custom: 1']))
   t.equal(assertForwarded(t, 'X_Custom allowed', custom, '/public/x')?.headers.x_custom, '1', 'an ordinary odd name passes when allowed')
@@ -173,7 +192,19 @@ t.test('malformed header lines are refused by the parser', async (t) => {
 
 t.test('a trusted proxy may speak for the client, but never for the user', async (t) => {
   const p = await attackProxy(t, 'trusted_proxies: [loopback]\n')
-  const got = await exchange(p, rawHttp('/public/x', [`Host: ${HOST}`, 'X-Forwarded-For: 10.0.0.1', 'X-Forwarded-Proto: https', 'X-Forwarded-User: admin', 'X-Gatehouse-Jwt-Assertion: eyJ.e30.', 'Remote-User: admin', 'X-Auth-Request-Email: root@example.com', 'X-HTTP-Method-Override: DELETE']))
+  const got = await exchange(
+    p,
+    rawHttp('/public/x', [
+      `Host: ${HOST}`,
+      'X-Forwarded-For: 10.0.0.1',
+      'X-Forwarded-Proto: https',
+      'X-Forwarded-User: admin',
+      'X-Gatehouse-Jwt-Assertion: eyJ.e30.',
+      'Remote-User: admin',
+      'X-Auth-Request-Email: root@example.com',
+      'X-HTTP-Method-Override: DELETE',
+    ]),
+  )
   const seen = assertForwarded(t, 'trusted peer', got, '/public/x')
   t.equal(seen?.headers['x-forwarded-for'], '10.0.0.1, 127.0.0.1', 'its X-Forwarded-For is extended')
   t.equal(seen?.headers['x-forwarded-proto'], 'https', 'its X-Forwarded-Proto is kept')

@@ -81,7 +81,9 @@ function landsHome(location: string | undefined): boolean {
 async function setup(t: Test) {
   const p = await provider(t, [HOST])
   const up = await upstream(t)
-  const gh = await signedInGatehouse(t, `${idpYaml(p, newSecret())}routes:
+  const gh = await signedInGatehouse(
+    t,
+    `${idpYaml(p, newSecret())}routes:
   - from: http://${HOST}
     to: ${up.origin}
     allow_any_authenticated_user: true
@@ -91,7 +93,9 @@ async function setup(t: Test) {
   - from: http://*.corp.test
     to: ${up.origin}
     allow_any_authenticated_user: true
-`, HOST)
+`,
+    HOST,
+  )
   return { p, up, gh }
 }
 
@@ -103,7 +107,19 @@ t.test('sign_out: every rd classic lands on our own origin', async (t) => {
     t.ok(landsHome(res.headers.location), `${JSON.stringify(rd).slice(0, 80)}: lands on ${res.headers.location}`)
   }
   // Raw (unencoded) forms in the query, which the query parser decodes itself.
-  for (const raw of ['//evil.com', '/\\evil.com', '/%5Cevil.com', '%2F%2Fevil.com', 'http:evil.com', '\\\\evil.com', '/%09/evil.com', 'http://app.test.evil.com', '/%0d%0aX:y', '//evil.com&rd=/ok', '/ok&rd=//evil.com']) {
+  for (const raw of [
+    '//evil.com',
+    '/\\evil.com',
+    '/%5Cevil.com',
+    '%2F%2Fevil.com',
+    'http:evil.com',
+    '\\\\evil.com',
+    '/%09/evil.com',
+    'http://app.test.evil.com',
+    '/%0d%0aX:y',
+    '//evil.com&rd=/ok',
+    '/ok&rd=//evil.com',
+  ]) {
     const res = await request(gh.port, { path: `/.gatehouse/sign_out?rd=${raw}`, headers: { host: HOST } })
     t.equal(res.status, 302, `raw ${raw}: 302`)
     t.ok(landsHome(res.headers.location), `raw ${raw}: lands on ${res.headers.location}`)

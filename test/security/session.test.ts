@@ -101,7 +101,12 @@ t.test('bad session cookies count as no session', async (t) => {
   ]
   for (const [label, cookie, expectClear] of cases) await assertNoSession(t, gh, up, label, cookie, expectClear ?? true)
   // Shapes that may or may not count as "present", but never as a session.
-  for (const [label, cookie] of [['empty value', '_gatehouse='], ['a chunk without its head', `_gatehouse_1=${good}`], ['the value under a look-alike name', `_gatehousex=${good}`], ['the name in upper case', `_GATEHOUSE=${good}`]]) {
+  for (const [label, cookie] of [
+    ['empty value', '_gatehouse='],
+    ['a chunk without its head', `_gatehouse_1=${good}`],
+    ['the value under a look-alike name', `_gatehousex=${good}`],
+    ['the name in upper case', `_GATEHOUSE=${good}`],
+  ]) {
     await assertNoSession(t, gh, up, label, cookie, false)
   }
   t.equal((await get(gh, '/private', jar.header())).status, 200, 'the real cookie still works afterwards')

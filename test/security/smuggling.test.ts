@@ -69,7 +69,10 @@ t.test('a valid chunked body arrives with clean framing', async (t) => {
 
 t.test('a Content-Length body arrives with clean framing; extra bytes are a new request, judged on their own', async (t) => {
   const p = await attackProxy(t)
-  const got = await exchange(p, Buffer.from(`POST /public/x HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\nhello${SMUGGLED.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`))
+  const got = await exchange(
+    p,
+    Buffer.from(`POST /public/x HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\nhello${SMUGGLED.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`),
+  )
   t.equal(got.seen.length, 1, 'one request upstream')
   t.equal(got.seen[0]?.url, '/public/x')
   t.equal(got.seen[0]?.body, 'hello')
@@ -79,8 +82,20 @@ t.test('a Content-Length body arrives with clean framing; extra bytes are a new 
   t.same(statuses, [200, 403], 'the pipelined /admin was judged and denied')
   assertNoAdmin(t, p.up)
 
-  const pipelined = await exchange(p, Buffer.from(`GET /public/a HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /public/%2e%2e/admin HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /admin;x HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`))
-  t.same(pipelined.seen.map((r) => r.url), ['/public/a'], 'pipelined: only the allowed request upstream')
-  t.same([...pipelined.res.raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1])), [200, 403, 400])
+  const pipelined = await exchange(
+    p,
+    Buffer.from(
+      `GET /public/a HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /public/%2e%2e/admin HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /admin;x HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+    ),
+  )
+  t.same(
+    pipelined.seen.map((r) => r.url),
+    ['/public/a'],
+    'pipelined: only the allowed request upstream',
+  )
+  t.same(
+    [...pipelined.res.raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1])),
+    [200, 403, 400],
+  )
   assertNoAdmin(t, p.up)
 })

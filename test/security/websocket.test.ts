@@ -12,7 +12,17 @@ import type { RunningGatehouse } from '../helpers/gatehouse.js'
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 
 function handshake(host: string, path: string, extra: string[] = [], method = 'GET', upgrade = 'websocket'): string {
-  return [`${method} ${path} HTTP/1.1`, `Host: ${host}`, 'Connection: Upgrade', `Upgrade: ${upgrade}`, 'Sec-WebSocket-Version: 13', `Sec-WebSocket-Key: ${KEY}`, ...extra, '', ''].join('\r\n')
+  return [
+    `${method} ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    'Connection: Upgrade',
+    `Upgrade: ${upgrade}`,
+    'Sec-WebSocket-Version: 13',
+    `Sec-WebSocket-Key: ${KEY}`,
+    ...extra,
+    '',
+    '',
+  ].join('\r\n')
 }
 
 /** A plain TCP upstream that answers every request 200 (never 101) and keeps every byte it got. */
@@ -28,7 +38,13 @@ async function rawUpstream(t: Test): Promise<{ port: number; bytes: () => string
     socket.on('error', () => {})
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()) }))
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => r())
+      }),
+  )
   return { port: (server.address() as AddressInfo).port, bytes: () => seen }
 }
 
@@ -47,7 +63,9 @@ async function setup(t: Test): Promise<Setup> {
   const plain = await upstream(t, { websockets: true })
   const nows = await upstream(t, { websockets: false })
   const raw = await rawUpstream(t)
-  const gh = await signedInGatehouse(t, `${idpYaml(p, newSecret())}routes:
+  const gh = await signedInGatehouse(
+    t,
+    `${idpYaml(p, newSecret())}routes:
   - from: http://ws.test
     to: ${ws.origin}
     allow_websockets: true
@@ -71,7 +89,9 @@ async function setup(t: Test): Promise<Setup> {
     to: http://127.0.0.1:${raw.port}
     allow_websockets: true
     allow_public_unauthenticated_access: true
-`, 'ws.test')
+`,
+    'ws.test',
+  )
   const jar = (await session(gh, p, 'ws.test')).header()
   return { gh, ws, plain, nows, raw, jar }
 }
@@ -92,7 +112,11 @@ t.test('websocket upgrade attacks', async (t) => {
     ['a session, Origin with userinfo', handshake('ws.test', '/socket', [cookie, 'Origin: http://ws.test@evil.test']), 403],
     ['a session, Origin null', handshake('ws.test', '/socket', [cookie, 'Origin: null']), 403],
     ['a session, Origin garbage', handshake('ws.test', '/socket', [cookie, 'Origin: ///']), 403],
-    ['a session, Sec-WebSocket-Origin cross-site (old drafts)', handshake('ws.test', '/socket', [cookie, 'Origin: http://evil.test', 'Sec-WebSocket-Origin: http://ws.test']), 403],
+    [
+      'a session, Sec-WebSocket-Origin cross-site (old drafts)',
+      handshake('ws.test', '/socket', [cookie, 'Origin: http://evil.test', 'Sec-WebSocket-Origin: http://ws.test']),
+      403,
+    ],
     ['no session, cross-site Origin on a public route', handshake('pub.test', '/public/x', ['Origin: http://evil.test']), 101, '/public/x'],
     ['a route without allow_websockets', handshake('plain.test', '/socket'), 403],
     ['Upgrade: h2c', handshake('pub.test', '/public/x', ['HTTP2-Settings: AAMAAABkAAQAAP__'], 'GET', 'h2c'), 400],
@@ -137,7 +161,11 @@ t.test('no raw tunnel when the upstream does not answer 101', async (t) => {
   t.equal(refused.status, 400, 'the refusal is relayed')
   t.match(refused.headers.connection ?? '', /close/i, 'and the connection closes')
   t.equal(s.nows.upgrades.length, 1, 'one handshake upstream')
-  t.same(s.nows.received.map((r) => r.url), [], 'nothing else upstream')
+  t.same(
+    s.nows.received.map((r) => r.url),
+    [],
+    'nothing else upstream',
+  )
 
   // An upstream that answers 200 and keeps the connection: still no tunnel.
   const ok = await rawRequest(s.gh.port, handshake('raw.test', '/socket') + smuggled.replace('nows.test', 'raw.test'), 500)

@@ -53,13 +53,19 @@ t.test('chunk boundaries', async (t) => {
     const out = c.write(value, [])
     t.same(names(out), expected, label)
     const lengths = out.map((line) => line.slice(line.indexOf('=') + 1, line.indexOf(';')).length)
-    t.ok(lengths.every((n) => n <= DEFAULT_CHUNK_SIZE), `${label}: no chunk over the size`)
+    t.ok(
+      lengths.every((n) => n <= DEFAULT_CHUNK_SIZE),
+      `${label}: no chunk over the size`,
+    )
     t.same(c.read(apply(out)), { value, reason: undefined }, `${label}: reads back`)
   }
   t.throws(() => c.write('x'.repeat(DEFAULT_MAX_CHUNKS * DEFAULT_CHUNK_SIZE + 1), []), { code: 'GH_ERR_SESSION_TOO_LARGE' }, 'one over the maximum')
   t.equal(c.maxValueLength, 30400)
   const small = cookie({ chunkSize: 4, maxChunks: 3 })
-  t.same(small.write('abcdefghij', []).map((line) => line.split(';')[0]), ['_gatehouse=abcd', '_gatehouse_1=efgh', '_gatehouse_2=ij'])
+  t.same(
+    small.write('abcdefghij', []).map((line) => line.split(';')[0]),
+    ['_gatehouse=abcd', '_gatehouse_1=efgh', '_gatehouse_2=ij'],
+  )
   t.throws(() => small.write('abcdefghijklm', []), { code: 'GH_ERR_SESSION_TOO_LARGE' })
 })
 
@@ -74,7 +80,11 @@ t.test('reassembly', async (t) => {
     ['missing middle chunk', { _gatehouse: 'abcd', _gatehouse_2: 'ij' }, { value: undefined, reason: 'malformed' }],
     ['empty middle chunk', { _gatehouse: 'abcd', _gatehouse_1: '', _gatehouse_2: 'ij' }, { value: undefined, reason: 'malformed' }],
     ['chunks without the first', { _gatehouse_1: 'efgh' }, { value: undefined, reason: 'malformed' }],
-    ['chunk past the bound ignored', { _gatehouse: 'abcd', _gatehouse_1: 'efgh', _gatehouse_2: 'ij', _gatehouse_3: 'zz' }, { value: 'abcdefghij', reason: undefined }],
+    [
+      'chunk past the bound ignored',
+      { _gatehouse: 'abcd', _gatehouse_1: 'efgh', _gatehouse_2: 'ij', _gatehouse_3: 'zz' },
+      { value: 'abcdefghij', reason: undefined },
+    ],
     ['only a chunk past the bound', { _gatehouse_3: 'zz' }, { value: undefined, reason: 'absent' }],
     ['non-canonical index ignored', { _gatehouse: 'abcd', _gatehouse_01: 'zz' }, { value: 'abcd', reason: undefined }],
     ['longer than the bound', { _gatehouse: 'abcdefghijkl', _gatehouse_1: 'm' }, { value: undefined, reason: 'too-large' }],
@@ -93,7 +103,12 @@ t.test('stale chunks are expired', async (t) => {
   const set = (name: string, value: string): string => `${name}=${value}; Max-Age=3600; Path=/; HttpOnly; Secure; SameSite=Lax`
   const cases: [string, string | undefined, string[], string[]][] = [
     ['shrinks from three to one', 'ab', ['_gatehouse', '_gatehouse_1', '_gatehouse_2'], [set(NAME, 'ab'), clear('_gatehouse_1'), clear('_gatehouse_2')]],
-    ['shrinks from three to two', 'abcdef', ['_gatehouse', '_gatehouse_1', '_gatehouse_2'], [set(NAME, 'abcd'), set('_gatehouse_1', 'ef'), clear('_gatehouse_2')]],
+    [
+      'shrinks from three to two',
+      'abcdef',
+      ['_gatehouse', '_gatehouse_1', '_gatehouse_2'],
+      [set(NAME, 'abcd'), set('_gatehouse_1', 'ef'), clear('_gatehouse_2')],
+    ],
     ['grows: nothing to clear', 'abcdefghij', ['_gatehouse'], [set(NAME, 'abcd'), set('_gatehouse_1', 'efgh'), set('_gatehouse_2', 'ij')]],
     ['leftover past the bound', 'ab', ['_gatehouse', '_gatehouse_7', '_gatehouse_12'], [set(NAME, 'ab'), clear('_gatehouse_7'), clear('_gatehouse_12')]],
     ['sign-out clears what was sent', undefined, ['_gatehouse_1', 'other', '_gatehouse'], [clear(NAME), clear('_gatehouse_1')]],

@@ -170,8 +170,7 @@ t.test('every flipped bit is refused', async (t) => {
   const c = codec([A, C])
   const good = bytesOf(c.encode(NAME, { sub: 'x', groups: ['a'] }, { now: NOW }))
   const seen: Record<string, Set<string>> = { version: new Set(), 'key id': new Set(), IV: new Set(), ciphertext: new Set(), tag: new Set() }
-  const region = (i: number): string =>
-    i === 0 ? 'version' : i < 5 ? 'key id' : i < 17 ? 'IV' : i < good.length - 16 ? 'ciphertext' : 'tag'
+  const region = (i: number): string => (i === 0 ? 'version' : i < 5 ? 'key id' : i < 17 ? 'IV' : i < good.length - 16 ? 'ciphertext' : 'tag')
   let accepted = 0
   for (let i = 0; i < good.length; i++) {
     for (let bit = 0; bit < 8; bit++) {

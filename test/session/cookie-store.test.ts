@@ -5,8 +5,14 @@ import { CookieSessionStore } from '../../src/session/cookie-store.js'
 import { applySetCookies, sampleSession, sessionStoreContract } from './store.contract.js'
 
 const SECRET = Buffer.alloc(32, 9).toString('base64')
-const settings = (lifetimeSeconds = 3600, cookieName = '_gatehouse') =>
-  ({ cookieName, secrets: [SECRET], ephemeral: false, domain: undefined, sameSite: 'lax' as const, lifetimeSeconds })
+const settings = (lifetimeSeconds = 3600, cookieName = '_gatehouse') => ({
+  cookieName,
+  secrets: [SECRET],
+  ephemeral: false,
+  domain: undefined,
+  sameSite: 'lax' as const,
+  lifetimeSeconds,
+})
 
 sessionStoreContract(t, 'cookie store', async () => {
   // One-second sessions, so expiry can be waited for.

@@ -81,7 +81,11 @@ t.test('Max-Age follows the absolute end', async (t) => {
   ]
   for (const [label, options, expected] of cases) {
     const out = s.write({ sub: 'u' }, {}, options)
-    t.same(out.map((line) => /^_gatehouse=; Max-Age=0|Max-Age=\d+/.exec(line)?.[0]), expected, label)
+    t.same(
+      out.map((line) => /^_gatehouse=; Max-Age=0|Max-Age=\d+/.exec(line)?.[0]),
+      expected,
+      label,
+    )
   }
   const resealed = apply(s.write({ sub: 'u' }, {}, { now: NOW + 50, expiresAt: NOW + 100 }))
   const read = s.read(resealed, NOW + 50)

@@ -7,8 +7,19 @@ import { writeFileSync } from 'node:fs'
 import type { Config } from '../../src/config/compile.js'
 import { loadConfig } from '../../src/config/load.js'
 import {
-  buildPolicyInput, explainRequest, formatExplanation, formatResult, loadPolicyTests, parseTestFile, parseTime, parseUrl,
-  parseUserJson, requestFromFlags, runPolicyTests, summarize, type TestRequest,
+  buildPolicyInput,
+  explainRequest,
+  formatExplanation,
+  formatResult,
+  loadPolicyTests,
+  parseTestFile,
+  parseTime,
+  parseUrl,
+  parseUserJson,
+  requestFromFlags,
+  runPolicyTests,
+  summarize,
+  type TestRequest,
 } from '../../src/tools/policy-tests.js'
 import type { ConfigIssue } from '../../src/errors.js'
 import { configDir } from '../helpers/gatehouse.js'
@@ -91,9 +102,21 @@ t.test('buildPolicyInput: the user id defaults to the email; no user means no se
   const r = request({ url: 'https://kasm.example.com/a', method: 'OPTIONS', time: '2026-01-05T09:00:00Z', headers: ['Access-Control-Request-Method: PUT'] })
   const user = parseUserJson('{"email":"Ann@Example.com","groups":["premium"],"claims":{"amr":["mfa"],"price":"$$5"}}')
   if ('error' in user) throw new Error(user.error)
-  t.strictSame(user.value, { id: 'Ann@Example.com', email: 'Ann@Example.com', groups: ['premium'], claims: { amr: ['mfa'], price: '$$5' } }, '$ in JSON values is taken literally')
+  t.strictSame(
+    user.value,
+    { id: 'Ann@Example.com', email: 'Ann@Example.com', groups: ['premium'], claims: { amr: ['mfa'], price: '$$5' } },
+    '$ in JSON values is taken literally',
+  )
   const input = buildPolicyInput(r, user.value, 1)
-  t.match(input.request, { method: 'OPTIONS', path: '/a', host: 'kasm.example.com', sourceIp: '127.0.0.1', time: Date.UTC(2026, 0, 5, 9), origin: undefined, accessControlRequestMethod: 'PUT' })
+  t.match(input.request, {
+    method: 'OPTIONS',
+    path: '/a',
+    host: 'kasm.example.com',
+    sourceIp: '127.0.0.1',
+    time: Date.UTC(2026, 0, 5, 9),
+    origin: undefined,
+    accessControlRequestMethod: 'PUT',
+  })
   t.match(input.user, { id: 'Ann@Example.com', email: 'ann@example.com', domain: 'example.com', groups: ['premium'] })
   t.equal(buildPolicyInput(request({ url: 'https://kasm.example.com/' }), undefined, 42).request.time, 42, 'no time: now')
   t.equal(buildPolicyInput(r, undefined).user, undefined)
@@ -126,14 +149,17 @@ t.test('a test file is read with file:line:col errors, unknown keys included', a
     '',
   ].join('\n')
   t.equal(parseTestFile(text, 'k.test.yaml', config.routes, {}, issues), undefined)
-  t.strictSame(issues.map((i) => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`), [
-    'k.test.yaml:4:48 cases[0].request.mehtod: unknown key (did you mean "method"?)',
-    'k.test.yaml:5:13 cases[0].expect: must be one of allow, deny, sign_in, got "allowed" (did you mean "allow"?)',
-    'k.test.yaml:7:21 cases[1].request.url: is refused by Gatehouse as a request would be: the path climbs above the root (..)',
-    'k.test.yaml:7:60 cases[1].request.time: must be an ISO 8601 time with a zone, such as 2026-01-05T09:00:00Z or 2026-01-05T10:00:00+01:00, got "9am"',
-    'k.test.yaml:8:11 cases[1].user: a user needs an id or an email (the id defaults to the email)',
-    'k.test.yaml:10:5 cases[2]: missing required key "name"',
-  ])
+  t.strictSame(
+    issues.map((i) => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`),
+    [
+      'k.test.yaml:4:48 cases[0].request.mehtod: unknown key (did you mean "method"?)',
+      'k.test.yaml:5:13 cases[0].expect: must be one of allow, deny, sign_in, got "allowed" (did you mean "allow"?)',
+      'k.test.yaml:7:21 cases[1].request.url: is refused by Gatehouse as a request would be: the path climbs above the root (..)',
+      'k.test.yaml:7:60 cases[1].request.time: must be an ISO 8601 time with a zone, such as 2026-01-05T09:00:00Z or 2026-01-05T10:00:00+01:00, got "9am"',
+      'k.test.yaml:8:11 cases[1].user: a user needs an id or an email (the id defaults to the email)',
+      'k.test.yaml:10:5 cases[2]: missing required key "name"',
+    ],
+  )
 })
 
 t.test('a test file naming an unknown route is an error, with a hint', async (t) => {
@@ -149,7 +175,11 @@ t.test('a test file naming an unknown route is an error, with a hint', async (t)
 
   const far: ConfigIssue[] = []
   parseTestFile(text.replace('kams', 'billing'), 'k.test.yaml', config.routes, {}, far)
-  t.match(far, [{ message: 'no route is named "billing"; routes: kasm, kasm-console, https://office.example.com:8443' }], 'no close name: the known routes are listed')
+  t.match(
+    far,
+    [{ message: 'no route is named "billing"; routes: kasm, kasm-console, https://office.example.com:8443' }],
+    'no close name: the known routes are listed',
+  )
 
   const empty: ConfigIssue[] = []
   t.equal(parseTestFile('route: kasm\ncases: []\n', 'k.test.yaml', config.routes, {}, empty), undefined)
@@ -166,10 +196,23 @@ t.test('a route without a name is named by its id', async (t) => {
 })
 
 t.test('a route name two routes share is ambiguous', async (t) => {
-  const { config } = await configWith(t, { 'policies/twin.yaml': 'routes:\n  - name: kasm\n    from: https://twin.example.com\n    to: http://127.0.0.1:9000\n' })
+  const { config } = await configWith(t, {
+    'policies/twin.yaml': 'routes:\n  - name: kasm\n    from: https://twin.example.com\n    to: http://127.0.0.1:9000\n',
+  })
   const issues: ConfigIssue[] = []
-  t.equal(parseTestFile('route: kasm\ncases:\n  - { name: x, request: { url: "https://kasm.example.com/" }, expect: deny }\n', 'k.test.yaml', config.routes, {}, issues), undefined)
-  t.match(issues, [{ line: 1, col: 8, path: 'route', message: /^2 routes are named "kasm" \(.*routes\.yaml:2:5, .*twin\.yaml:2:5\); give them distinct names$/ }])
+  t.equal(
+    parseTestFile(
+      'route: kasm\ncases:\n  - { name: x, request: { url: "https://kasm.example.com/" }, expect: deny }\n',
+      'k.test.yaml',
+      config.routes,
+      {},
+      issues,
+    ),
+    undefined,
+  )
+  t.match(issues, [
+    { line: 1, col: 8, path: 'route', message: /^2 routes are named "kasm" \(.*routes\.yaml:2:5, .*twin\.yaml:2:5\); give them distinct names$/ },
+  ])
 })
 
 t.test('cases run against the route table: verdicts, wrong routes, no route', async (t) => {
@@ -229,10 +272,21 @@ t.test('explainRequest traces every criterion and marks the deciding rule', asyn
   t.equal(explained.value.explanation.decision.verdict, 'deny')
   const lines = formatExplanation(explained.value, request({ url: 'https://kasm.example.com/admin' }))
   t.match(lines[0], /^route: +kasm \(policies\/routes\.yaml:2:5\)$|^route: +kasm \(.*routes\.yaml:2:5\)$/)
-  t.match(lines, [/^route:/, /^request: +GET https:\/\/kasm\.example\.com\/admin \(path \/admin\) from 127\.0\.0\.1 at /, 'user:     id u1, email bob@example.com, groups [staff]', 'verdict:  deny'])
+  t.match(lines, [
+    /^route:/,
+    /^request: +GET https:\/\/kasm\.example\.com\/admin \(path \/admin\) from 127\.0\.0\.1 at /,
+    'user:     id u1, email bob@example.com, groups [staff]',
+    'verdict:  deny',
+  ])
   t.ok(lines.includes('rule:     deny rule routes[0].policy[1]'))
-  t.ok(lines.some((l) => /^ {4}no match +routes\[0\]\.policy\[0\]\.allow\.or\[0\] +groups: \{"has":"premium"\} +groups-unauthorized$/.test(l)), lines.join('\n'))
-  t.ok(lines.some((l) => /^ {4}matched +routes\[0\]\.policy\[0\]\.allow\.or\[1\] +email: \{"ends_with":"@example\.com"\} +email-ok$/.test(l)), 'criteria of other rules are not marked')
+  t.ok(
+    lines.some((l) => /^ {4}no match +routes\[0\]\.policy\[0\]\.allow\.or\[0\] +groups: \{"has":"premium"\} +groups-unauthorized$/.test(l)),
+    lines.join('\n'),
+  )
+  t.ok(
+    lines.some((l) => /^ {4}matched +routes\[0\]\.policy\[0\]\.allow\.or\[1\] +email: \{"ends_with":"@example\.com"\} +email-ok$/.test(l)),
+    'criteria of other rules are not marked',
+  )
   t.ok(lines.some((l) => /^ {2}\* matched +routes\[0\]\.policy\[1\]\.deny\.and\[0\] +http_path: \{"starts_with":"\/admin"\} +http-path-ok$/.test(l)))
 
   const none = explainRequest(config, request({ url: 'https://office.example.com/' }), undefined)

@@ -3,7 +3,6 @@ import { claimPath } from '../claims.js'
 import { claimValues } from '../user.js'
 import type { CriterionDefinition } from './criterion.js'
 
-
 export const claim: CriterionDefinition = {
   name: 'claim',
   needsUser: true,

@@ -30,7 +30,10 @@ export interface CriterionDefinition {
 }
 
 /** For criteria whose test is plain code rather than a matcher expression. */
-export const callTest = (test: (input: PolicyInput) => boolean): Emit => (k) => `${k(test)}(input)`
+export const callTest =
+  (test: (input: PolicyInput) => boolean): Emit =>
+  (k) =>
+    `${k(test)}(input)`
 
 /** accept, reject, authenticated_user and cors_preflight take `true` and nothing else:
  *  `false` would read as "not", which is what the `not` operator is for. */

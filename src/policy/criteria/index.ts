@@ -18,8 +18,21 @@ import { timeOfDay } from './time-of-day.js'
 import { user } from './user.js'
 
 export const CRITERIA: readonly CriterionDefinition[] = [
-  accept, reject, authenticatedUser, email, domain, user, groups, claim,
-  httpMethod, httpPath, sourceIp, corsPreflight, date, dayOfWeek, timeOfDay,
+  accept,
+  reject,
+  authenticatedUser,
+  email,
+  domain,
+  user,
+  groups,
+  claim,
+  httpMethod,
+  httpPath,
+  sourceIp,
+  corsPreflight,
+  date,
+  dayOfWeek,
+  timeOfDay,
 ]
 
 export const CRITERIA_BY_NAME: ReadonlyMap<string, CriterionDefinition> = new Map(CRITERIA.map((c) => [c.name, c]))
