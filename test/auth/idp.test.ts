@@ -1,5 +1,5 @@
 // The OpenID provider tests sign in through (test/helpers/idp.ts) and the dev IdP of
-// `npm start` (src/auth/dev-idp.ts): discovery, a whole code flow with plain HTTP, ID
+// `npm start` (src/demo/dev-idp.ts on src/demo/oidc-provider.ts): discovery, a whole code flow with plain HTTP, ID
 // token verification against the JWKS, userinfo, refresh, logout, and the variants
 // real IdPs need (ES256, client_secret_post, no PKCE, minimal ID tokens, issuer paths).
 
@@ -290,12 +290,12 @@ t.test('users are live: a refresh after a change carries the new groups; a remov
   t.equal(gone.body.error, 'invalid_grant')
 })
 
-t.test('strict offline_access: without prompt=consent no refresh token', async (t) => {
-  const idp = await newIdp(t, { offlineAccessNeedsPromptConsent: true })
+t.test('offline_access brings a refresh token with or without prompt=consent, as Auth0 and Keycloak do', async (t) => {
+  const idp = await newIdp(t)
   const { tokens } = await signIn(t, idp, 'alice')
-  t.notOk(tokens.refresh_token)
+  t.ok(tokens.refresh_token, 'without prompt')
   const { tokens: consented } = await signIn(t, idp, 'alice', { prompt: 'consent' })
-  t.ok(consented.refresh_token, 'prompt=consent keeps offline_access')
+  t.ok(consented.refresh_token, 'with prompt=consent')
 })
 
 t.test('a browser keeps its session (SSO), and RP-initiated logout ends it', async (t) => {

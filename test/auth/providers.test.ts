@@ -7,7 +7,7 @@
 
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { startOidcProvider, type RunningOidcProvider } from '../../src/demo/dev-idp.js'
+import { startOidcProvider, type RunningOidcProvider } from '../../src/demo/oidc-provider.js'
 import { browse, CookieJar, signIn, waitReady } from '../helpers/browser.js'
 import { request, type Reply } from '../helpers/client.js'
 import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'

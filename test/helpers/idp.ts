@@ -1,4 +1,4 @@
-// A real OpenID provider (oidc-provider, through src/auth/dev-idp.ts's engine) on
+// A real OpenID provider (oidc-provider, through src/demo/oidc-provider.ts) on
 // 127.0.0.1:0 for tests, and a browser stand-in that signs in through it with plain HTTP.
 //
 //   const idp = await startIdp({ clients: [{ client_id: 'gh', client_secret: 's', redirect_uris: [cb] }] })
@@ -7,9 +7,17 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { fetch, type Response } from 'undici'
-import { startOidcProvider, type OidcClient, type OidcProviderOptions, type ProviderMiddleware, type RunningOidcProvider } from '../../src/demo/dev-idp.js'
+import {
+  startOidcProvider,
+  type OidcClient,
+  type OidcProviderOptions,
+  type ProviderMiddleware,
+  type RunningOidcProvider,
+} from '../../src/demo/oidc-provider.js'
 import { NAMESPACED_ROLES_CLAIM, type OidcUser } from '../../src/demo/oidc-users.js'
 import type { Teardown } from './upstream.js'
+import { errors } from 'oidc-provider'
+import type { KoaContextWithOIDC } from 'oidc-provider'
 
 export { NAMESPACED_ROLES_CLAIM, type OidcUser, type OidcClient }
 
@@ -43,8 +51,30 @@ export const TEST_CLIENT = Object.freeze({
 })
 
 export interface IdpOptions extends Partial<
-  Omit<OidcProviderOptions, 'clients' | 'users' | 'label' | 'title' | 'notice' | 'middleware' | 'host' | 'port' | 'publicHost' | 'cookiePrefix'>
+  Omit<
+    OidcProviderOptions,
+    'clients' | 'users' | 'label' | 'title' | 'notice' | 'middleware' | 'host' | 'port' | 'publicHost' | 'cookiePrefix' | 'pkce' | 'configure'
+  >
 > {
+  /** 'required' (default): code_challenge (S256) is mandatory. 'optional': used when sent.
+   *  'unsupported': not advertised in discovery and an authorization request carrying
+   *  code_challenge is refused, like an IdP that refuses PKCE. */
+  pkce?: 'required' | 'optional' | 'unsupported'
+  /** 'scope' (default): the ID token carries every claim the granted scopes release, as
+   *  Auth0 does. 'minimal': only sub and protocol claims; the rest from userinfo only. */
+  idTokenClaims?: 'scope' | 'minimal'
+  /** Seconds; default 3600. */
+  idTokenTtl?: number
+  /** Seconds; default 1 day. */
+  refreshTokenTtl?: number
+  /** The userinfo endpoint; default true. */
+  userinfo?: boolean
+  /** RP-initiated logout (end_session_endpoint); default true. */
+  logout?: boolean
+  /** oidc-provider accepts client_secret_basic and client_secret_post alike, whichever a
+   *  client registered; by default the registered token_endpoint_auth_method is enforced
+   *  (as Authelia does), so a relying party that ignores its setting fails. */
+  strictClientAuth?: boolean
   /** Default: [TEST_CLIENT]. token_endpoint_auth_method defaults to client_secret_basic. */
   clients?: OidcClient[]
   /** Default: a copy of TEST_USERS. The returned `users` is this same live list. */
@@ -149,19 +179,28 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   }
 
   const clients = options.clients ?? [structuredClone(TEST_CLIENT) as OidcClient]
+  const { pkce = 'required', idTokenClaims, accessTokenTtl = 60, idTokenTtl, refreshTokenTtl, userinfo, logout, strictClientAuth = true, ...engine } = options
   const running = await startOidcProvider({
-    ...options,
+    ...engine,
     host: '127.0.0.1',
     port: 0,
     clients,
     users: options.users ?? TEST_USERS.map((u) => structuredClone(u)),
-    accessTokenTtl: options.accessTokenTtl ?? 60,
     label: 'TEST',
     title: 'Test identity provider',
     notice: 'The IdP Gatehouse tests sign in through. Pick a user.',
     cookiePrefix: '_test_idp',
-    middleware: [observe],
+    pkce: pkce === 'required' ? 'required' : 'optional',
+    middleware: pkce === 'unsupported' ? [observe, refusePkce] : [observe],
+    configure(configuration) {
+      configuration.conformIdTokenClaims = idTokenClaims === 'minimal'
+      configuration.ttl = { ...configuration.ttl, AccessToken: accessTokenTtl, IdToken: idTokenTtl ?? 3600, RefreshToken: refreshTokenTtl ?? 24 * 3600 }
+      const features = configuration.features!
+      features.userinfo = { enabled: userinfo ?? true }
+      features.rpInitiatedLogout = { ...features.rpInitiatedLogout, enabled: logout ?? true }
+    },
   })
+  if (strictClientAuth) enforceRegisteredClientAuth(running.provider)
   try {
     return withTestApi(running, calls, counts)
   } catch (err) {
@@ -198,6 +237,59 @@ function withTestApi(running: RunningOidcProvider, calls: IdpCall[], counts: Idp
     },
     login: (authorizationUrl, userId) => new IdpBrowser(origin).login(authorizationUrl, userId),
     browser: () => new IdpBrowser(origin),
+  }
+}
+
+/** pkce: 'unsupported': PKCE is not advertised, and a request that sends it anyway is
+ *  refused, as some IdPs do. */
+const refusePkce: ProviderMiddleware = async (ctx, next) => {
+  if (ctx.path === '/auth' && (ctx.query.code_challenge !== undefined || ctx.query.code_challenge_method !== undefined)) {
+    ctx.status = 400
+    ctx.type = 'html'
+    ctx.body = '<pre><b>error</b>: invalid_request</pre><pre><b>error_description</b>: PKCE (code_challenge) is not supported by this provider</pre>'
+    return
+  }
+  await next()
+  if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+    delete (ctx.body as Record<string, unknown>).code_challenge_methods_supported
+  }
+}
+
+const CLIENT_AUTH_ROUTES = new Set([
+  'token',
+  'revocation',
+  'introspection',
+  'pushed_authorization_request',
+  'backchannel_authentication',
+  'device_authorization',
+])
+
+/** Refuses a secret-based client authentication other than the registered one. The check
+ *  sits where oidc-provider has just identified the client (OIDCContext#entity('Client')),
+ *  before it compares the secret: what it throws is answered as invalid_client. */
+function enforceRegisteredClientAuth(provider: RunningOidcProvider['provider']): void {
+  interface Ctx {
+    route: string
+    ctx: KoaContextWithOIDC
+    params?: Record<string, unknown>
+    entity(key: string, value: unknown): void
+  }
+  const proto = provider.OIDCContext.prototype as unknown as Ctx
+  const entity = proto.entity
+  if (typeof entity !== 'function') throw new Error('oidc-provider changed: OIDCContext#entity is missing')
+  proto.entity = function (this: Ctx, key: string, value: unknown) {
+    entity.call(this, key, value)
+    if (key !== 'Client' || !CLIENT_AUTH_ROUTES.has(this.route)) return
+    const registered = (value as { clientAuthMethod?: string }).clientAuthMethod
+    if (registered !== 'client_secret_basic' && registered !== 'client_secret_post') return
+    const used = /^basic /i.test(this.ctx.get('authorization'))
+      ? 'client_secret_basic'
+      : this.params?.client_secret !== undefined
+        ? 'client_secret_post'
+        : undefined
+    if (used && used !== registered) {
+      throw new errors.InvalidClientAuth(`the client authenticated with ${used} but is registered for ${registered}`)
+    }
   }
 }
 
