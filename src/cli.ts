@@ -3,18 +3,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
-import {
-  explainRequest,
-  formatExplanation,
-  formatResult,
-  formatSummary,
-  loadPolicyTests,
-  parseUserJson,
-  requestFromFlags,
-  runPolicyTests,
-  summarize,
-  type ExplainFlags,
-} from './tools/policy-tests.js'
+import { explainRequest, formatExplanation, requestFromFlags, type ExplainFlags } from './tools/explain.js'
+import { formatResult, formatSummary, loadPolicyTests, parseUserJson, runPolicyTests, summarize } from './tools/policy-tests.js'
 import type { Config } from './config/compile.js'
 import { ConfigError, formatIssue } from './errors.js'
 import { serveUntilSignalled } from './serve.js'

@@ -1,6 +1,6 @@
 // Users and claims for the embedded OpenID providers (the dev IdP of `npm start` and the
 // IdP the tests sign in through): who the users are, which scope releases which claim,
-// and the account lookup oidc-provider calls. Shared by src/auth/dev-idp.ts and
+// and the account lookup oidc-provider calls. Shared by src/demo/oidc-provider.ts and
 // test/helpers/idp.ts.
 
 import type { Account, AccountClaims, FindAccount } from 'oidc-provider'

@@ -6,7 +6,8 @@ import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
 import { CookieSessionStore } from '../session/cookie-store.js'
 import type { SessionStore } from '../session/store.js'
-import type { RouteUpstreams, UpstreamPools } from '../upstream/pools.js'
+import type { RouteUpstreams } from '../upstream/balancer.js'
+import type { UpstreamPools } from '../upstream/pools.js'
 
 export interface Runtime {
   readonly config: Config

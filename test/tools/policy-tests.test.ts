@@ -6,17 +6,15 @@ import path from 'node:path'
 import { writeFileSync } from 'node:fs'
 import type { Config } from '../../src/config/compile.js'
 import { loadConfig } from '../../src/config/load.js'
+import { explainRequest, formatExplanation, requestFromFlags } from '../../src/tools/explain.js'
 import {
   buildPolicyInput,
-  explainRequest,
-  formatExplanation,
   formatResult,
   loadPolicyTests,
   parseTestFile,
   parseTime,
   parseUrl,
   parseUserJson,
-  requestFromFlags,
   runPolicyTests,
   summarize,
   type TestRequest,
