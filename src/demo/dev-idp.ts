@@ -1,7 +1,7 @@
 // The development IdP for `npm start`: the demo users, signed in without a password.
 // For trying Gatehouse out only; it refuses to start with NODE_ENV=production.
 
-import { GatehouseError } from '../errors.js'
+import { refuseInProduction } from './production.js'
 import { NAMESPACED_ROLES_CLAIM, type OidcUser } from './oidc-users.js'
 import { startOidcProvider, type OidcClient } from './oidc-provider.js'
 
@@ -42,17 +42,8 @@ export interface RunningDevIdp {
   close(): Promise<void>
 }
 
-export function assertDevIdpAllowed(): void {
-  if (process.env.NODE_ENV === 'production') {
-    throw new GatehouseError(
-      'GH_ERR_DEMO_IN_PRODUCTION',
-      'the development IdP signs anyone in without a password and refuses to run with NODE_ENV=production; configure a real IdP under idps:',
-    )
-  }
-}
-
 export async function startDevIdp(options: DevIdpOptions): Promise<RunningDevIdp> {
-  assertDevIdpAllowed()
+  refuseInProduction('the development IdP signs anyone in without a password; configure a real IdP under idps:')
   const idp = await startOidcProvider({
     host: options.host,
     port: options.port,

@@ -3,20 +3,11 @@
 
 import http, { type Server } from 'node:http'
 import type { ListenAddress } from '../types.js'
-import { GatehouseError } from '../errors.js'
+import { refuseInProduction } from './production.js'
 import { escapeHtml } from '../http/html.js'
 
-export function assertDemoAllowed(): void {
-  if (process.env.NODE_ENV === 'production') {
-    throw new GatehouseError(
-      'GH_ERR_DEMO_IN_PRODUCTION',
-      'the demo upstream is for development only and refuses to run with NODE_ENV=production; remove the demo: block',
-    )
-  }
-}
-
 export async function startDemoUpstream(address: ListenAddress): Promise<Server> {
-  assertDemoAllowed()
+  refuseInProduction('the demo upstream is for development only; remove the demo: block')
   const server = http.createServer((req, res) => {
     const headers = Object.entries(req.headers).sort(([a], [b]) => a.localeCompare(b))
     if (!(req.headers.accept ?? '').includes('text/html')) {

@@ -8,7 +8,7 @@ import { fetch } from 'undici'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import { idp as startTestIdp, pkcePair, NAMESPACED_ROLES_CLAIM, TEST_CLIENT, type TestIdp, type IdpOptions } from '../helpers/idp.js'
 import { startDevIdp, DEMO_USERS } from '../../src/demo/dev-idp.js'
-import { assertDemoAllowed } from '../../src/demo/upstream.js'
+import { refuseInProduction } from '../../src/demo/production.js'
 import { GatehouseError } from '../../src/errors.js'
 
 const CALLBACK = 'http://127.0.0.1:18080/oauth2/callback'
@@ -484,5 +484,5 @@ t.test('the dev IdP and the demo upstream refuse NODE_ENV=production with GH_ERR
   )
   t.ok(refused instanceof GatehouseError)
   t.match(refused, { code: 'GH_ERR_DEMO_IN_PRODUCTION', status: 500, message: /NODE_ENV=production/ })
-  t.throws(() => assertDemoAllowed(), { code: 'GH_ERR_DEMO_IN_PRODUCTION', status: 500 })
+  t.throws(() => refuseInProduction('the demo upstream echoes requests'), { code: 'GH_ERR_DEMO_IN_PRODUCTION', status: 500 })
 })
