@@ -79,3 +79,27 @@ t.test('a chunked session of about 30 KB of cookies fits in the request headers'
   t.equal(res.status, 200, 'not 431')
   t.equal(u.received[0].headers.cookie, 'app=1', 'and none of it reaches the upstream')
 })
+
+t.test('with a custom session.cookie_name, its cookies are the ones removed, and an upstream cannot set them', async (t) => {
+  const u = await upstream(t, (_req, res) => {
+    res.setHeader('set-cookie', ['mysess=planted; Path=/', 'mysess_1=more; Path=/', 'mysess_tx_abc=x; Path=/', 'app=1; Path=/', 'mysessions=kept; Path=/'])
+    res.end('ok')
+  })
+  const gh = await gatehouse(t, `session:\n  cookie_name: mysess\nroutes:\n${publicRoute('http://app.test', u.origin)}`)
+  const res = await rawRequest(
+    gh.port,
+    `GET / HTTP/1.1\r\nHost: app.test\r\nCookie: mysess=abc; mysess_1=def; mysess_tx_x1=ghi; _gatehouse=other; mysessions=1; app=2\r\nConnection: close\r\n\r\n`,
+  )
+  t.equal(res.status, 200)
+  t.equal(u.received[0].headers.cookie, '_gatehouse=other; mysessions=1; app=2', 'only the configured name and its chunks and sign-in cookies are ours')
+  const set = res.raw
+    .split('\r\n')
+    .filter((line) => /^set-cookie:/i.test(line))
+    .map((line) => line.slice(line.indexOf(':') + 1).trim())
+  const fromUpstream = set.filter((c) => !/Max-Age=0/.test(c))
+  t.strictSame(fromUpstream, ['app=1; Path=/', 'mysessions=kept; Path=/'], "the upstream's Set-Cookie for our cookies is dropped, the app's own pass")
+  t.ok(
+    set.filter((c) => /Max-Age=0/.test(c)).every((c) => /^mysess(_1)?=;/.test(c)),
+    'what remains of ours is only our own clearing of the session cookie that did not open',
+  )
+})
