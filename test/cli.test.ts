@@ -144,3 +144,27 @@ t.test('no command prints the usage and exits 2; --help exits 0', async (t) => {
   t.equal(help.code, 0)
   t.equal(help.stdout, none.stdout)
 })
+
+t.test('check refuses first what serve would refuse, with the same file:line:col lines', async (t) => {
+  const configs = {
+    'a session secret that is not a key': 'address: 127.0.0.1:0\nsession:\n  secrets: [not-a-key]\n',
+    'a __Host- cookie with a domain': 'address: 127.0.0.1:0\nsession:\n  cookie_name: __Host-gh\n  domain: example.com\n',
+    'a TLS pair that is not PEM': 'address: 127.0.0.1:0\ntls_cert_file: cert.pem\ntls_key_file: key.pem\n',
+    'the demo in production': 'address: 127.0.0.1:0\ndemo:\n  upstream: 127.0.0.1:0\n',
+  }
+  for (const [name, config] of Object.entries(configs)) {
+    const dir = configDir(t, { config, files: { 'cert.pem': 'CERT', 'key.pem': 'KEY' } })
+    const env = { NODE_ENV: 'production' }
+    const [check, serve] = await Promise.all([runCli(['check', '--config', dir.configFile], env), runCli(['serve', '--config', dir.configFile], env)])
+    t.equal(check.code, 1, `${name}: check refuses`)
+    t.equal(serve.code, 1, `${name}: serve refuses`)
+    const where = `${shown(dir.configFile)}:`
+    const checkLines = check.stderr.split('\n').filter((l) => l.startsWith(where))
+    t.ok(checkLines.length > 0 && checkLines.every((l) => /:\d+:\d+ /.test(l)), `${name}: file:line:col`)
+    t.strictSame(
+      serve.stderr.split('\n').filter((l) => l.startsWith(where)),
+      checkLines,
+      `${name}: serve says the same`,
+    )
+  }
+})

@@ -208,9 +208,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   })
 
   const whoAmI = async (request: FastifyRequest) => {
-    const found = await deps.runtime().sessions.get(parseCookies(request.headers.cookie))
-    if (typeof found === 'string') return { signed_in: false as const }
-    const session = found
+    const { config, sessions } = deps.runtime()
+    const session = await sessions.get(parseCookies(request.headers.cookie))
+    // As everywhere: a session of an IdP no longer configured is no session.
+    if (typeof session === 'string' || !config.idpIds.has(session.data.idp)) return { signed_in: false as const }
     // Never tokens: this answer is readable by any script on the page.
     const { data } = session
     return {

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ERRORS, type ErrorCode } from '../errors.js'
 import { escapeHtml } from './html.js'
+import { page } from './pages.js'
 
 export const wantsHtml = (headers: IncomingHttpHeaders) => (headers.accept ?? '').includes('text/html')
 
@@ -26,15 +27,11 @@ export function renderError(code: ErrorCode, requestId: string, html: boolean, d
     return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(json) }
   }
   const title = `${status} ${STATUS_CODES[status] ?? ''}`.trim()
-  const body = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}small{color:#666}</style></head>
-<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message.charAt(0).toUpperCase() + message.slice(1))}.</p>
-${detail ? `<p>${escapeHtml(detail)}</p>` : ''}<p><small>Error <code>${code}</code> · request <code>${escapeHtml(requestId)}</code> · Gatehouse</small></p>
-</body></html>
-`
+  const body = page(
+    title,
+    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message.charAt(0).toUpperCase() + message.slice(1))}.</p>
+${detail ? `<p>${escapeHtml(detail)}</p>` : ''}<p><small>Error <code>${code}</code> · request <code>${escapeHtml(requestId)}</code> · Gatehouse</small></p>`,
+  )
   return { status, contentType: 'text/html; charset=utf-8', body }
 }
 

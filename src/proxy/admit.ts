@@ -7,7 +7,7 @@ import { normalizeTarget, type Normalized } from '../routes/normalize.js'
 import type { ErrorCode } from '../errors.js'
 
 /** Why a request is refused before routing. */
-export interface Refusal {
+export interface AdmitRefusal {
   readonly ok: false
   readonly code: ErrorCode
   readonly detail?: string
@@ -17,7 +17,7 @@ export interface Refusal {
  *  after us has its own (smaller or larger) limit, which is where ambiguity starts. */
 export const MAX_TARGET_BYTES = 8 * 1024
 
-const refuse = (code: Refusal['code'], detail: string): Refusal => ({ ok: false, code, detail })
+const refuse = (code: AdmitRefusal['code'], detail: string): AdmitRefusal => ({ ok: false, code, detail })
 
 /**
  * One pass over the raw header list:
@@ -29,7 +29,7 @@ const refuse = (code: Refusal['code'], detail: string): Refusal => ({ ok: false,
  * Node itself already refuses Content-Length together with Transfer-Encoding, and
  * conflicting Content-Lengths.
  */
-export function checkRequest(req: IncomingMessage, allowUnusualHeaderNames: boolean): Refusal | undefined {
+export function checkRequest(req: IncomingMessage, allowUnusualHeaderNames: boolean): AdmitRefusal | undefined {
   if ((req.url?.length ?? 0) > MAX_TARGET_BYTES) return refuse('GH_ERR_URI_TOO_LONG', `the request target is longer than ${MAX_TARGET_BYTES} bytes`)
   const raw = req.rawHeaders
   let hosts = 0

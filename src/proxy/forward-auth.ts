@@ -96,7 +96,6 @@ export function forwardAuthHandler(deps: PipelineDeps) {
     const normalized = normalizeTarget(original.target, config.allowPathParameters)
     if (!normalized.ok) return refuse(reply, 'GH_ERR_BAD_PATH', normalized.detail)
     const outcome = runPipeline(deps, {
-      transport: 'forward_auth',
       req,
       method: original.method.toUpperCase(),
       host: original.host,

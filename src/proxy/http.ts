@@ -9,10 +9,9 @@ import { requestScheme } from '../http/request.js'
 import { labelExchange } from '../ops/access-log.js'
 import { isPromise } from '../session/store.js'
 import { forward } from './forward.js'
-import type { Outcome } from './outcome.js'
+import type { Outcome, Refusal } from './outcome.js'
 import { runPipeline, type PipelineDeps } from './pipeline.js'
 import { isNavigation, replyRefusal, replySignIn } from './render.js'
-import type { Refusal } from './outcome.js'
 
 /** A request target admit.ts refused: kept on the request for this handler to answer. */
 export const REFUSED_TARGET = Symbol('gatehouse.refusedTarget')
@@ -49,7 +48,6 @@ export function proxyHandler(deps: PipelineDeps) {
     const path = q === -1 ? url : url.slice(0, q)
     const query = q === -1 ? '' : url.slice(q)
     const outcome = runPipeline(deps, {
-      transport: 'http',
       req,
       method: req.method!,
       host: req.headers.host,

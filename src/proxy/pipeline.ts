@@ -22,11 +22,8 @@ import { authorize } from './authorize.js'
 import { outcomeFor, refusal, type Outcome } from './outcome.js'
 import type { Runtime } from './runtime.js'
 
-export type Transport = 'http' | 'websocket' | 'forward_auth'
-
 /** A request as the pipeline judges it. */
 export interface Exchange {
-  readonly transport: Transport
   /** The request that arrived: its cookies, client address and CORS headers. */
   readonly req: IncomingMessage
   /** The method, Host, path and query judged: the request's own, or for forward-auth the

@@ -220,7 +220,6 @@ export function handleUpgrade(deps: UpgradeDeps, req: IncomingMessage, socket: D
     handshake.path = admitted.path
     handshake.query = admitted.query
     const outcome = runPipeline(deps.pipeline, {
-      transport: 'websocket',
       req,
       method: 'GET',
       host: req.headers.host,
