@@ -20,6 +20,7 @@ import { proxyHandler, REFUSED_TARGET, type RefusedTarget } from './proxy/http.j
 import type { PipelineDeps } from './proxy/pipeline.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { handleUpgrade } from './proxy/websocket.js'
+import { SessionStores } from './session/stores.js'
 import { UpstreamPools } from './upstream/pools.js'
 
 export interface GatehouseState {
@@ -52,6 +53,7 @@ class AppState implements GatehouseState {
   runtime: Runtime
   closing = false
   readonly pools = new UpstreamPools()
+  readonly sessionStores = new SessionStores()
   readonly tunnels = new Set<Duplex>()
   readonly providers: ProviderRegistry
   readonly pipeline: PipelineDeps
@@ -62,7 +64,7 @@ class AppState implements GatehouseState {
     readonly log: FastifyBaseLogger,
     metrics: Metrics | undefined,
   ) {
-    this.runtime = buildRuntime(config, this.pools)
+    this.runtime = buildRuntime(config, this.pools, this.sessionStores)
     this.accessLog = new AccessLog(() => this.log, metrics)
     this.providers = new ProviderRegistry(log)
     this.providers.sync(config.idps)
@@ -70,12 +72,9 @@ class AppState implements GatehouseState {
   }
 
   reload(config: Config): void {
-    const previous = this.runtime
-    this.runtime = buildRuntime(config, this.pools)
+    this.runtime = buildRuntime(config, this.pools, this.sessionStores)
     this.providers.sync(config.idps)
     this.log.level = config.logLevel
-    // Requests in flight may still read the old store's caches; it holds no connections.
-    void previous.sessions.close()
   }
 
   requestId = (req: IncomingMessage): string => {
@@ -179,7 +178,7 @@ function registerLifecycle(app: FastifyInstance, state: AppState): void {
   })
   app.addHook('onClose', async () => {
     state.providers.close()
-    await state.runtime.sessions.close()
+    await state.sessionStores.close()
     await state.pools.close()
   })
 }

@@ -4,8 +4,8 @@
 import type { Config } from '../config/compile.js'
 import type { Route } from '../routes/route.js'
 import { RouteTable } from '../routes/table.js'
-import { CookieSessionStore } from '../session/cookie-store.js'
 import type { SessionStore } from '../session/store.js'
+import type { SessionStores } from '../session/stores.js'
 import type { RouteUpstreams } from '../upstream/balancer.js'
 import type { UpstreamPools } from '../upstream/pools.js'
 
@@ -16,11 +16,12 @@ export interface Runtime {
   readonly sessions: SessionStore
 }
 
-export function buildRuntime(config: Config, pools: UpstreamPools): Runtime {
+/** `pools` and `stores` outlive runtimes: what a new config still uses is kept. */
+export function buildRuntime(config: Config, pools: UpstreamPools, stores: SessionStores): Runtime {
   return Object.freeze({
     config,
     table: new RouteTable(config.routes),
     upstreams: pools.build(config.routes),
-    sessions: new CookieSessionStore(config.session),
+    sessions: stores.forSettings(config.session),
   })
 }

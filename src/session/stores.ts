@@ -1,0 +1,38 @@
+// The session store of the running config, kept across reloads while the session
+// settings stay the same, so a reload loses no cache, lock or connection. A store that
+// is replaced is closed only after requests in flight have had time to finish with it.
+
+import type { SessionSettings } from '../config/compile-auth.js'
+import { CookieSessionStore } from './cookie-store.js'
+import type { SessionStore } from './store.js'
+
+/** How long a replaced store stays usable for requests that started before the reload. */
+const RETIRE_AFTER_MS = 30_000
+
+export class SessionStores {
+  private current: { key: string; store: SessionStore } | undefined
+  private readonly retiring = new Set<SessionStore>()
+
+  /** The store for these settings: the current one when they have not changed. */
+  forSettings(settings: SessionSettings): SessionStore {
+    const key = JSON.stringify(settings)
+    if (this.current?.key === key) return this.current.store
+    const previous = this.current?.store
+    this.current = { key, store: new CookieSessionStore(settings) }
+    if (previous) {
+      this.retiring.add(previous)
+      setTimeout(() => {
+        this.retiring.delete(previous)
+        void previous.close()
+      }, RETIRE_AFTER_MS).unref()
+    }
+    return this.current.store
+  }
+
+  async close(): Promise<void> {
+    const stores = [...this.retiring, ...(this.current ? [this.current.store] : [])]
+    this.retiring.clear()
+    this.current = undefined
+    await Promise.all(stores.map((s) => s.close()))
+  }
+}
