@@ -113,7 +113,8 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
 /** Runs until SIGTERM/SIGINT, then drains in-flight requests for up to shutdown_timeout. */
 export async function serveUntilSignalled(configPath: string): Promise<void> {
   const served = await serve(configPath)
-  closeWithGrace({ delay: served.app.gatehouse.runtime.config.shutdownTimeoutMs }, async ({ signal, err }) => {
+  // SIGHUP reloads the configuration (see serve): close-with-grace must not take it as a stop.
+  closeWithGrace({ delay: served.app.gatehouse.runtime.config.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err) served.app.log.error({ err }, 'stopping after an unexpected error')
     else served.app.log.info({ signal }, 'shutting down: draining requests in flight')
     await served.close()

@@ -151,3 +151,29 @@ t.test('SIGTERM drains requests in flight, then the process exits 0', async (t) 
   await t.rejects(get(port, 'slow.test'), 'no longer accepting connections')
   t.match(output, /shutting down: draining requests in flight/)
 })
+
+t.test('SIGHUP to a running gatehouse process reloads it and leaves it running', async (t) => {
+  const upstream = await echoUpstream(t)
+  const dir = writeConfigDir({ config: 'address: 127.0.0.1:0\n', files: { 'policies/a.yaml': 'routes: []\n' } })
+  t.teardown(() => dir.cleanup())
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', dir.configFile], {
+    cwd: path.resolve(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => void child.kill('SIGKILL'))
+  let output = ''
+  child.stdout.on('data', (c) => (output += c))
+  child.stderr.on('data', (c) => (output += c))
+  let exited = false
+  child.on('exit', () => (exited = true))
+  t.ok((await waitFor(async () => /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.test(output), 15_000)) < 15_000, 'server started')
+  const port = Number(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1])
+  // Written without the watcher noticing first is not guaranteed, so the reload is proven
+  // by the process staying up and answering with the new route either way.
+  writeFileSync(path.join(dir.dir, 'policies/a.yaml'), `routes:${route('hup.test', upstream.origin)}`)
+  child.kill('SIGHUP')
+  t.ok((await waitFor(async () => (await get(port, 'hup.test')).status === 200, 5000)) < 5000, 'the new route is served')
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(exited, false, 'the process is still running')
+  t.notMatch(output, /shutting down/, 'SIGHUP is not a stop')
+})
