@@ -19,9 +19,10 @@ import { compileRoute } from './compile-route.js'
 import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ListenAddress } from '../types.js'
-import type { ConfigSpec, RouteSpec } from './spec.js'
+import type { ConfigSpec, FORWARD_AUTH_STYLES, RouteSpec } from './spec.js'
 
 export type LogLevel = NonNullable<ConfigSpec['log_level']>
+export type ForwardAuthStyle = (typeof FORWARD_AUTH_STYLES)[number]
 
 export interface Config {
   /** Absolute path of config.yaml, or undefined for configs built in code. */
@@ -45,6 +46,10 @@ export interface Config {
   readonly allowPathParameters: boolean
   /** Accept request header names with `_` or `.` (refused by default). */
   readonly allowUnusualHeaderNames: boolean
+  /** Which headers describe the request a forward-auth caller asks about: `nginx`
+   *  (X-Original-URL), `traefik` (X-Forwarded-Method/Proto/Host/Uri, Caddy too), or
+   *  `auto` (either, never both). */
+  readonly forwardAuthStyle: ForwardAuthStyle
   /** Where /metrics is served; undefined: off. */
   readonly metricsAddress: ListenAddress | undefined
   readonly logLevel: LogLevel
@@ -225,6 +230,7 @@ export function compileConfig(input: CompileInput): Config {
       requestTimeoutMs: spec.limits?.request_timeout ?? DEFAULTS.limits.requestTimeoutMs,
     },
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
+    forwardAuthStyle: (spec.forward_auth?.style ?? DEFAULTS.forwardAuthStyle) as ForwardAuthStyle,
     metricsAddress: spec.metrics_address,
     logLevel: spec.log_level ?? DEFAULTS.logLevel,
     shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,

@@ -16,6 +16,8 @@ export const DEFAULTS = Object.freeze({
     requestTimeoutMs: 300_000,
   }),
   identity: Object.freeze({ header: 'X-Gatehouse-Jwt-Assertion' }),
+  /** Which headers describe the original request to /.gatehouse/auth. */
+  forwardAuthStyle: 'auto',
   session: Object.freeze({
     cookieName: '_gatehouse',
     sameSite: 'lax',

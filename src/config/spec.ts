@@ -239,6 +239,12 @@ export const identitySpec = obj({
   header: str({ check: headerName }),
 })
 
+export const FORWARD_AUTH_STYLES = ['auto', 'nginx', 'traefik'] as const
+
+export const forwardAuthSpec = obj({
+  style: str({ oneOf: FORWARD_AUTH_STYLES }),
+})
+
 export const demoSpec = obj({
   upstream: listenAddress,
   idp: listenAddress,
@@ -261,6 +267,7 @@ export const configSpec = obj(
     routes: locatedRoutes,
     identity: identitySpec,
     jwt_claims_headers: dict(str(), headerName),
+    forward_auth: forwardAuthSpec,
     session: sessionSpec,
     idps: list(located(idpSpec), { min: 1 }),
     idp: located(idpSpec),

@@ -4,6 +4,7 @@
 // the identity in headers instead of a forward.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ForwardAuthStyle } from '../config/compile.js'
 import type { ErrorCode } from '../errors.js'
 import { replyError, wantsHtml } from '../http/answers.js'
 import { writeIdentityHeaders } from '../identity/headers.js'
@@ -27,15 +28,17 @@ interface Described {
 const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)
 
 /** nginx sends X-Original-URL (and X-Original-Method); Traefik and Caddy send
- *  X-Forwarded-Method/-Proto/-Host/-Uri. A call carrying both is refused: Traefik and
- *  Caddy pass client headers through, so a client could add X-Original-URL naming a
- *  public path while asking for a protected one. */
-function describe(headers: Record<string, string | string[] | undefined>): Described | { error: string } {
-  const originalUrl = first(headers['x-original-url'])
-  const forwardedUri = first(headers['x-forwarded-uri'])
+ *  X-Forwarded-Method/-Proto/-Host/-Uri. Traefik and Caddy pass the client's own headers
+ *  through, so a client could add X-Original-URL naming a public path while asking for a
+ *  protected one: the operator's declared style decides which headers count, and with
+ *  `auto` a call carrying both kinds is refused. */
+function describe(headers: Record<string, string | string[] | undefined>, style: ForwardAuthStyle): Described | { error: string } {
+  const originalUrl = style === 'traefik' ? undefined : first(headers['x-original-url'])
+  const forwardedUri = style === 'nginx' ? undefined : first(headers['x-forwarded-uri'])
   if (originalUrl !== undefined && forwardedUri !== undefined) {
-    return { error: 'the call carries both X-Original-URL (nginx) and X-Forwarded-Uri (Traefik, Caddy); send one kind only' }
+    return { error: 'the call carries both X-Original-URL (nginx) and X-Forwarded-Uri (Traefik, Caddy); send one kind only, or set forward_auth.style' }
   }
+  if (style === 'nginx' && originalUrl === undefined) return { error: 'send X-Original-URL (forward_auth.style is nginx)' }
   if (originalUrl !== undefined) {
     // Split by hand: the WHATWG URL parser would already resolve `%2e%2e` and `\`, and
     // the path must reach normalizeTarget exactly as nginx will serve it.
@@ -45,7 +48,14 @@ function describe(headers: Record<string, string | string[] | undefined>): Descr
     return { method: first(headers['x-original-method']) ?? 'GET', scheme, host: m[2], target: m[3] || '/', style: 'nginx' }
   }
   const host = first(headers['x-forwarded-host'])
-  if (!host || !forwardedUri) return { error: 'send X-Original-URL (nginx) or X-Forwarded-Host and X-Forwarded-Uri (Traefik, Caddy)' }
+  if (!host || !forwardedUri) {
+    return {
+      error:
+        style === 'traefik'
+          ? 'send X-Forwarded-Host and X-Forwarded-Uri (forward_auth.style is traefik)'
+          : 'send X-Original-URL (nginx) or X-Forwarded-Host and X-Forwarded-Uri (Traefik, Caddy)',
+    }
+  }
   const proto = (first(headers['x-forwarded-proto']) ?? 'https').toLowerCase()
   // The scheme ends up in the sign-in URL the browser is sent to: anything but http or
   // https could point it elsewhere.
@@ -90,7 +100,7 @@ export function forwardAuthHandler(deps: PipelineDeps) {
     if (!config.isTrustedProxy(req.socket.remoteAddress ?? '')) {
       return refuse(reply, 'GH_ERR_FORBIDDEN', 'forward-auth callers must be listed in trusted_proxies')
     }
-    const original = describe(req.headers)
+    const original = describe(req.headers, config.forwardAuthStyle)
     if ('error' in original) return refuse(reply, 'GH_ERR_BAD_REQUEST', original.error)
     // The raw target is normalised here exactly as a proxied request's would be.
     const normalized = normalizeTarget(original.target, config.allowPathParameters)

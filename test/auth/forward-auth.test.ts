@@ -2,7 +2,8 @@
 
 import { randomBytes } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify } from 'jose'
-import t from 'tap'
+import t, { type Test } from 'tap'
+
 import { signIn, waitReady } from '../helpers/browser.js'
 import { request } from '../helpers/client.js'
 import { gatehouse } from '../helpers/gatehouse.js'
@@ -97,4 +98,74 @@ t.test('only trusted proxies may ask', async (t) => {
   const res = await request(gh.port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', 'x-original-url': 'http://app.test/' } })
   t.equal(res.status, 403)
   t.match(res.text, /trusted_proxies/)
+})
+
+/** A route open at /public and closed elsewhere, behind a trusted caller of `style`. */
+async function spoofSetup(t: Test, style?: string) {
+  return gatehouse(
+    t,
+    `trusted_proxies: [127.0.0.1]
+${style ? `forward_auth:\n  style: ${style}\n` : ''}routes:
+  - from: http://app.test
+    prefix: /public
+    to: http://127.0.0.1:9
+    allow_public_unauthenticated_access: true
+  - from: http://app.test
+    to: http://127.0.0.1:9
+    policy:
+      - allow: { or: [{ authenticated_user: true }] }
+  - from: http://open.test
+    to: http://127.0.0.1:9
+    allow_public_unauthenticated_access: true
+`,
+  )
+}
+
+const call = (port: number, headers: Record<string, string>) =>
+  request(port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', accept: 'application/json', ...headers } })
+
+const traefikAsking = (uri: string, host = 'app.test') => ({
+  'x-forwarded-proto': 'https',
+  'x-forwarded-host': host,
+  'x-forwarded-uri': uri,
+  'x-forwarded-method': 'GET',
+})
+
+t.test('a client behind Traefik or Caddy cannot describe another request with X-Original-URL', async (t) => {
+  const gh = await spoofSetup(t)
+  // Traefik forwards the client's headers as they are: the client adds X-Original-URL.
+  const spoofed = await call(gh.port, { ...traefikAsking('/private'), 'x-original-url': 'http://app.test/public/x' })
+  t.equal(spoofed.status, 400, 'both kinds at once: refused, never judged as the public path')
+  t.match(JSON.parse(spoofed.text), { error: 'GH_ERR_BAD_REQUEST', detail: /both X-Original-URL .* and X-Forwarded-Uri/ })
+  const otherHost = await call(gh.port, { ...traefikAsking('/private'), 'x-original-url': 'http://open.test/' })
+  t.equal(otherHost.status, 400, 'nor by naming another route host')
+  t.equal((await call(gh.port, traefikAsking('/private'))).status, 401, 'the real request needs a sign-in')
+})
+
+t.test('forward_auth.style decides which headers describe the request', async (t) => {
+  const traefik = await spoofSetup(t, 'traefik')
+  const ignored = await call(traefik.port, { ...traefikAsking('/private'), 'x-original-url': 'http://app.test/public/x' })
+  t.equal(ignored.status, 401, 'traefik style: X-Original-URL is ignored; the forwarded request is judged')
+  t.equal((await call(traefik.port, { 'x-original-url': 'http://app.test/public/x' })).status, 400, 'traefik style needs the X-Forwarded-* headers')
+
+  const nginx = await spoofSetup(t, 'nginx')
+  t.equal(
+    (await call(nginx.port, { 'x-original-url': 'http://app.test/public/x', ...traefikAsking('/private') })).status,
+    200,
+    'nginx style: only X-Original-URL counts',
+  )
+  t.equal((await call(nginx.port, { 'x-original-url': 'http://app.test/private' })).status, 401)
+  t.equal((await call(nginx.port, traefikAsking('/public/x'))).status, 400, 'nginx style needs X-Original-URL')
+})
+
+t.test('X-Forwarded-Proto must be http or https: it is where the browser is sent to sign in', async (t) => {
+  const gh = await spoofSetup(t)
+  for (const proto of ['javascript', 'https://evil.example/#', 'ftp', '']) {
+    const res = await call(gh.port, { ...traefikAsking('/private'), 'x-forwarded-proto': proto, accept: 'text/html' })
+    t.equal(res.status, 400, `X-Forwarded-Proto ${JSON.stringify(proto)} is refused`)
+    t.equal(res.headers.location, undefined, 'and no redirect is built from it')
+  }
+  const fine = await call(gh.port, { ...traefikAsking('/private'), 'x-forwarded-proto': 'HTTPS', accept: 'text/html' })
+  t.equal(fine.status, 302)
+  t.match(fine.headers.location, /^https:\/\/app\.test\/\.gatehouse\/sign_in\?rd=/)
 })
