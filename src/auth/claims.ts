@@ -19,8 +19,22 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined
 }
 
-export function mapClaims(settings: IdpSettings, claims: Readonly<Record<string, unknown>>): MappedUser {
+/** An IdP that says `email_verified: false` (or the string "false", as some send it)
+ *  vouches for the address only as typed by whoever registered: with self-registration,
+ *  anyone can claim anyone's address. Absent means the IdP makes no such distinction. */
+function emailUnverified(claims: Readonly<Record<string, unknown>>): boolean {
+  return claims.email_verified === false || claims.email_verified === 'false'
+}
+
+export function mapClaims(
+  settings: Pick<IdpSettings, 'groupsClaim' | 'groupMappings' | 'usernameClaim' | 'emailClaim' | 'requireVerifiedEmail'>,
+  claims: Readonly<Record<string, unknown>>,
+): MappedUser {
   const sub = String(claims.sub)
+  // An unverified email is left out of the user altogether: it never satisfies email or
+  // domain criteria (or allowed_users/allowed_domains), never names the user, and is
+  // never sent upstream as an identity.
+  const email = settings.requireVerifiedEmail && emailUnverified(claims) ? undefined : text(findClaim(claims, settings.emailClaim))
   const rawGroups = findClaim(claims, settings.groupsClaim)
   const list = Array.isArray(rawGroups) ? rawGroups : rawGroups === undefined || rawGroups === null ? [] : [rawGroups]
   const groups: string[] = []
@@ -31,8 +45,8 @@ export function mapClaims(settings: IdpSettings, claims: Readonly<Record<string,
   }
   return {
     sub,
-    user: text(findClaim(claims, settings.usernameClaim)) ?? text(claims.email) ?? sub,
-    email: text(findClaim(claims, settings.emailClaim)),
+    user: text(findClaim(claims, settings.usernameClaim)) ?? email ?? sub,
+    email,
     name: text(claims.name),
     groups,
   }

@@ -34,6 +34,8 @@ export interface IdpSettings {
   readonly userinfo: boolean
   readonly logout: boolean
   readonly autoLogin: boolean
+  /** Leave out an email the IdP marks email_verified: false (default true). */
+  readonly requireVerifiedEmail: boolean
 }
 
 const FIRST_RETRY_MS = 1_000

@@ -118,6 +118,7 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
         userinfo: s.userinfo ?? DEFAULTS.idp.userinfo,
         logout: s.logout ?? DEFAULTS.idp.logout,
         autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
+        requireVerifiedEmail: s.require_verified_email ?? DEFAULTS.idp.requireVerifiedEmail,
       }),
     )
   }

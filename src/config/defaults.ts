@@ -33,6 +33,8 @@ export const DEFAULTS = Object.freeze({
     userinfo: false,
     logout: false,
     autoLogin: false,
+    /** An email marked email_verified: false is left out of the session. */
+    requireVerifiedEmail: true,
   }),
   route: Object.freeze({
     prefix: '/',

@@ -203,6 +203,7 @@ export const idpSpec = obj(
     userinfo: bool(),
     logout: bool(),
     auto_login: bool(),
+    require_verified_email: bool(),
   },
   { required: ['id', 'client_id'], exclusive: [['client_secret', 'client_secret_file']], expects: 'an identity provider mapping' },
 )

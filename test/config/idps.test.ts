@@ -241,6 +241,7 @@ t.test('idp settings and their defaults; idp: for a single one', async (t) => {
     userinfo: false,
     logout: false,
     autoLogin: false,
+    requireVerifiedEmail: true,
   })
   t.strictSame(d.scopes, ['openid', 'profile', 'email'])
   t.strictSame(d.endpoints, { authorization: undefined, token: undefined, userinfo: undefined, jwks: undefined, endSession: undefined })
