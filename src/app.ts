@@ -153,7 +153,14 @@ function registerProxy(app: FastifyInstance, state: AppState): void {
     socket.on('error', () => socket.destroy())
     writeSocketError(socket, 'GH_ERR_BAD_REQUEST', state.requestId(req), { detail: 'CONNECT is not accepted' })
   })
-  const upgrades = { pipeline: state.pipeline, requestId: state.requestId, log: app.log, accessLog: state.accessLog, tunnels: state.tunnels }
+  const upgrades = {
+    pipeline: state.pipeline,
+    requestId: state.requestId,
+    log: app.log,
+    accessLog: state.accessLog,
+    tunnels: state.tunnels,
+    revocations: state.sessionStores.revocations,
+  }
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (state.closing) {
       socket.on('error', () => socket.destroy())

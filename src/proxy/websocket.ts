@@ -12,7 +12,8 @@ import { writeSocketError } from '../http/answers.js'
 import { requestScheme } from '../http/request.js'
 import type { AccessLog } from '../ops/access-log.js'
 import { parseHost } from '../routes/host.js'
-import { isPromise } from '../session/store.js'
+import type { Revocations } from '../session/revocations.js'
+import { isPromise, type Session } from '../session/store.js'
 import { admitRequest } from './admit.js'
 import { forwardContext, upstreamPath } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -26,6 +27,27 @@ export interface UpgradeDeps {
   readonly accessLog: AccessLog
   /** Open tunnels, so shutdown can close them. */
   readonly tunnels: Set<Duplex>
+  /** Where sign-outs and revocations are announced: a tunnel ends with its session. */
+  readonly revocations: Revocations
+}
+
+/** setTimeout's longest delay; a session ending later is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Ends `close` when the session is signed out, revoked or expires; returns the undo. */
+function endWithSession(revocations: Revocations, session: Session, close: () => void): () => void {
+  const stopWatching = revocations.watch(session.data.sid, close)
+  let timer: NodeJS.Timeout
+  const arm = () => {
+    const left = session.exp * 1000 - Date.now()
+    timer = setTimeout(left > MAX_TIMER_MS ? arm : close, Math.max(0, Math.min(left, MAX_TIMER_MS)))
+    timer.unref()
+  }
+  arm()
+  return () => {
+    stopWatching()
+    clearTimeout(timer)
+  }
 }
 
 function headBlock(status: number, headers: Record<string, string | readonly string[] | number | undefined>): string {
@@ -180,7 +202,10 @@ class Handshake {
       upstreamSocket.on('timeout', () => upstreamSocket.destroy())
       socket.pipe(upstreamSocket).pipe(socket)
       deps.tunnels.add(socket)
+      // A tunnel outlives no session: sign-out, revocation or expiry closes it.
+      const unwatch = outcome.session ? endWithSession(deps.revocations, outcome.session, () => close()) : undefined
       const close = () => {
+        unwatch?.()
         deps.tunnels.delete(socket)
         socket.destroy()
         upstreamSocket.destroy()

@@ -8,6 +8,7 @@ import { nowSeconds } from './codec.js'
 import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
 import { LocalLocks } from './lock.js'
+import { Revocations } from './revocations.js'
 import { sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
 
 /** Decrypting costs about 10 µs: each distinct cookie value is opened once, then cached. */
@@ -26,7 +27,10 @@ export class CookieSessionStore implements SessionStore {
   private readonly refreshed = new Map<string, { session: Session; until: number }>()
   private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
 
-  constructor(readonly settings: SessionSettings) {
+  constructor(
+    readonly settings: SessionSettings,
+    private readonly revocations: Revocations = new Revocations(),
+  ) {
     const common = {
       name: settings.cookieName,
       secrets: settings.secrets,
@@ -57,6 +61,8 @@ export class CookieSessionStore implements SessionStore {
       this.cache.delete(joined.value)
       return 'invalid'
     }
+    // A signed-out session stays out, whichever copy of its cookie comes back.
+    if (this.revocations.isRevoked(session.data.sid)) return 'invalid'
     if (this.refreshed.size > 0) {
       const newer = this.refreshed.get(session.data.sid)
       if (newer !== undefined && newer.until > now) return newer.session
@@ -76,6 +82,11 @@ export class CookieSessionStore implements SessionStore {
   }
 
   delete(cookies: CookieMap, options: SaveOptions): string[] {
+    const ending = this.get(cookies)
+    if (typeof ending === 'object') {
+      this.refreshed.delete(ending.data.sid)
+      this.revocations.revoke(ending.data.sid, ending.exp)
+    }
     return (options.httpLoopback ? this.loopback : this.secure).write(undefined, cookies)
   }
 

@@ -4,12 +4,15 @@
 
 import type { SessionSettings } from '../config/compile-auth.js'
 import { CookieSessionStore } from './cookie-store.js'
+import { Revocations } from './revocations.js'
 import type { SessionStore } from './store.js'
 
 /** How long a replaced store stays usable for requests that started before the reload. */
 const RETIRE_AFTER_MS = 30_000
 
 export class SessionStores {
+  /** Shared by every store this keeps, so a reload forgets no sign-out. */
+  readonly revocations = new Revocations()
   private current: { key: string; store: SessionStore } | undefined
   private readonly retiring = new Set<SessionStore>()
 
@@ -18,7 +21,7 @@ export class SessionStores {
     const key = JSON.stringify(settings)
     if (this.current?.key === key) return this.current.store
     const previous = this.current?.store
-    this.current = { key, store: new CookieSessionStore(settings) }
+    this.current = { key, store: new CookieSessionStore(settings, this.revocations) }
     if (previous) {
       this.retiring.add(previous)
       setTimeout(() => {

@@ -74,6 +74,7 @@ export function sessionStoreContract(t: Test, name: string, make: (t: Test) => P
     const cleared = await settle(store.delete(jar, SAVE))
     t.ok(cleared.length > 0 && cleared.every((c) => /Max-Age=0/.test(c)), 'every Set-Cookie clears')
     t.strictSame(applySetCookies(cleared, jar), {}, 'the browser keeps nothing')
+    t.equal(await lookup(store, jar), 'invalid', 'a copy of the cookie taken before opens nothing')
     const blind = await settle(store.delete({}, SAVE))
     t.ok(blind.length > 0, 'clearing without a cookie still clears')
   })
