@@ -104,7 +104,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       rd,
     }
     const parameters: Record<string, string> = {
-      redirect_uri: `${origin}${CALLBACK_PATH}`,
+      redirect_uri: `${origin}${deps.providers.redirectPath(provider)}`,
       scope: provider.settings.scopes.join(' '),
       state: tx.state,
       nonce: tx.nonce,
@@ -118,7 +118,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     return reply.header('set-cookie', cookies).header('cache-control', 'no-store').redirect(url.href, 302)
   })
 
-  app.get(CALLBACK_PATH, async (request, reply) => {
+  const callback = async (request: FastifyRequest, reply: FastifyReply) => {
     const { config, sessions } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
@@ -134,8 +134,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
     const provider = deps.providers.get(tx.idp)
     if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx)
+    const current = new URL(`${origin}${request.raw.url}`)
+    // The answer must come back where this IdP's answers come back: one that reached
+    // another IdP's callback was issued by that other IdP (a mix-up), and redeeming it
+    // here would hand its code and PKCE verifier to the wrong token endpoint.
+    if (current.pathname !== deps.providers.redirectPath(provider)) {
+      request.log.warn({ idp: tx.idp, path: current.pathname }, "sign-in refused: the answer reached another identity provider's callback")
+      return page(reply, 'GH_ERR_SIGN_IN_FAILED', "this answer came back to another identity provider's callback; please start again", clearTx)
+    }
     try {
-      const current = new URL(`${origin}${request.raw.url}`)
       const tokens = await oidc.authorizationCodeGrant(provider.config, current, {
         pkceCodeVerifier: tx.verifier,
         expectedState: tx.state,
@@ -184,7 +191,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       request.log.warn({ idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message } }, 'sign-in failed')
       return page(reply, failure.code, failure.message, clearTx)
     }
-  })
+  }
+  // /oauth2/callback, and /oauth2/callback/<id> for IdPs that get a callback of their own.
+  app.get(CALLBACK_PATH, callback)
+  app.get(`${CALLBACK_PATH}/:idp`, callback)
 
   app.get(SIGN_OUT_PATH, async (request, reply) => {
     const { config, sessions } = deps.runtime()

@@ -34,6 +34,8 @@ export interface IdpSettings {
   readonly userinfo: boolean
   readonly logout: boolean
   readonly autoLogin: boolean
+  /** Where this IdP's authorization responses come back, when the operator fixed it. */
+  readonly redirectPath: string | undefined
   /** Leave out an email the IdP marks email_verified: false (default true). */
   readonly requireVerifiedEmail: boolean
 }
@@ -78,6 +80,11 @@ export class IdentityProvider {
   /** Starts discovery; failures are retried with backoff until close(). */
   start(): Promise<void> {
     return this.attempt()
+  }
+
+  /** The IdP says it puts `iss` in every authorization response (RFC 9207). */
+  get sendsIssuer(): boolean {
+    return this.configuration?.serverMetadata().authorization_response_iss_parameter_supported === true
   }
 
   get ready(): boolean {

@@ -2,6 +2,7 @@
 // settings stay the same (so a reload does not repeat discovery).
 
 import type { FastifyBaseLogger } from 'fastify'
+import { CALLBACK_PATH } from '../http/endpoints.js'
 import { IdentityProvider, type IdpSettings } from './providers.js'
 
 const settingsKey = (s: IdpSettings) => JSON.stringify({ ...s, groupMappings: [...s.groupMappings] })
@@ -30,6 +31,19 @@ export class ProviderRegistry {
 
   get(id: string): IdentityProvider | undefined {
     return this.providers.get(id)?.provider
+  }
+
+  /**
+   * Where `provider`'s authorization responses come back. One IdP, or an IdP that sends
+   * RFC 9207's `iss` with its responses: /oauth2/callback (the `iss` check tells IdPs
+   * apart). Among several, an IdP without `iss` gets /oauth2/callback/<id>: a response
+   * is then only ever redeemed at the IdP whose callback it reached, which is the
+   * defence against IdP mix-up (RFC 9700 4.4). `redirect_path` overrides both.
+   */
+  redirectPath(provider: IdentityProvider): string {
+    if (provider.settings.redirectPath !== undefined) return provider.settings.redirectPath
+    if (this.providers.size <= 1 || provider.sendsIssuer) return CALLBACK_PATH
+    return `${CALLBACK_PATH}/${provider.settings.id}`
   }
 
   list(): IdentityProvider[] {

@@ -119,6 +119,7 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
         logout: s.logout ?? DEFAULTS.idp.logout,
         autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
         requireVerifiedEmail: s.require_verified_email ?? DEFAULTS.idp.requireVerifiedEmail,
+        redirectPath: s.redirect_path,
       }),
     )
   }

@@ -204,6 +204,11 @@ export const idpSpec = obj(
     logout: bool(),
     auto_login: bool(),
     require_verified_email: bool(),
+    redirect_path: str({
+      expects: 'a path such as /oauth2/callback/corp',
+      check: (text) =>
+        /^\/oauth2\/callback(\/[A-Za-z0-9._~-]+)?$/.test(text) ? undefined : `must be /oauth2/callback or /oauth2/callback/<name>, got ${JSON.stringify(text)}`,
+    }),
   },
   { required: ['id', 'client_id'], exclusive: [['client_secret', 'client_secret_file']], expects: 'an identity provider mapping' },
 )
