@@ -25,6 +25,10 @@ import type { ProviderRegistry } from './registry.js'
 const CLOCK_SKEW_SECONDS = 60
 /** A sign-in must finish within this; the transaction cookie dies with it. */
 const TRANSACTION_SECONDS = 600
+/** Unfinished sign-ins a browser may hold at once (tabs). Each is a cookie of up to one
+ *  chunk; without a bound, an attacker (or a user with many tabs) could grow the Cookie
+ *  header until every request is refused with 431. Starting one more clears the others. */
+const MAX_PENDING_SIGN_INS = 3
 
 interface Transaction {
   readonly idp: string
@@ -45,14 +49,27 @@ const random = () => randomBytes(24).toString('base64url')
 /** Each sign-in has its own cookie, named after its state, so sign-ins started in
  *  several tabs at once do not overwrite each other. */
 function transactionCookie(config: Config, state: string, origin: string): SessionCookie<Transaction> {
-  const name = `${config.session.cookieName}_tx_${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
+  const name = `${transactionPrefix(config)}${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
   return new SessionCookie<Transaction>({
     name,
     secrets: config.session.secrets,
     lifetimeSeconds: TRANSACTION_SECONDS,
     sameSite: 'lax',
     httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
+    // One cookie (about 4 KB) at most: rd is bounded, so a transaction always fits.
+    maxChunks: 1,
   })
+}
+
+const transactionPrefix = (config: Config) => `${config.session.cookieName}_tx_`
+
+/** Set-Cookie values that clear the browser's unfinished sign-ins once it holds as many
+ *  as allowed, to make room for the one starting now. */
+function makeRoomForSignIn(config: Config, jar: Record<string, string>, origin: string): string[] {
+  const prefix = transactionPrefix(config)
+  const pending = Object.keys(jar).filter((name) => name.startsWith(prefix))
+  if (pending.length < MAX_PENDING_SIGN_INS) return []
+  return pending.flatMap((name) => transactionCookie(config, name.slice(prefix.length), origin).write(undefined, [name]))
 }
 
 /** An error page that also clears cookies (the sign-in transaction, say). */
@@ -114,7 +131,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       parameters.code_challenge_method = 'S256'
     }
     const url = oidc.buildAuthorizationUrl(provider.config, parameters)
-    const cookies = transactionCookie(config, tx.state, origin).write(tx, [])
+    const cookies = [...makeRoomForSignIn(config, parseCookies(request.headers.cookie), origin), ...transactionCookie(config, tx.state, origin).write(tx, [])]
     return reply.header('set-cookie', cookies).header('cache-control', 'no-store').redirect(url.href, 302)
   })
 
