@@ -15,6 +15,7 @@ import { AccessLog, identifyRequest } from './ops/access-log.js'
 import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { admitRequest } from './proxy/admit.js'
+import { ClientLimit } from './proxy/client-limit.js'
 import { forwardAuthHandler } from './proxy/forward-auth.js'
 import { proxyHandler, REFUSED_TARGET, type RefusedTarget } from './proxy/http.js'
 import type { PipelineDeps } from './proxy/pipeline.js'
@@ -68,7 +69,7 @@ class AppState implements GatehouseState {
     this.accessLog = new AccessLog(() => this.log, metrics)
     this.providers = new ProviderRegistry(log)
     this.providers.sync(config.idps)
-    this.pipeline = { runtime: () => this.runtime, providers: this.providers, metrics }
+    this.pipeline = { runtime: () => this.runtime, providers: this.providers, metrics, clientLimit: new ClientLimit() }
   }
 
   reload(config: Config): void {

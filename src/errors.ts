@@ -11,6 +11,7 @@ export const ERRORS = {
   GH_ERR_BODY_TOO_LARGE: { status: 413, message: 'the request body is too large for this route' },
   GH_ERR_BAD_HOST: { status: 400, message: 'the Host header is missing or malformed' },
   GH_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not accepted' },
+  GH_ERR_TOO_MANY_REQUESTS: { status: 429, message: 'this client has too many requests in flight' },
   GH_ERR_NO_ROUTE: { status: 404, message: 'no route matches this host and path' },
   GH_ERR_UNAUTHENTICATED: { status: 401, message: 'sign-in is required' },
   GH_ERR_FORBIDDEN: { status: 403, message: 'access to this route is denied' },

@@ -41,6 +41,10 @@ export interface Config {
     readonly headersTimeoutMs: number
     /** Time a client has to send its whole request, body included; 0 disables. */
     readonly requestTimeoutMs: number
+    /** Time an answer may wait for a client that stopped reading; 0 disables. */
+    readonly writeTimeoutMs: number
+    /** Requests and websockets one client address may have open at once; 0: no bound. */
+    readonly maxRequestsPerClient: number
   }
   /** Accept `;` path parameters (refused by default; then matched literally). */
   readonly allowPathParameters: boolean
@@ -228,6 +232,8 @@ export function compileConfig(input: CompileInput): Config {
       maxConnections: spec.limits?.max_connections ?? DEFAULTS.limits.maxConnections,
       headersTimeoutMs: spec.limits?.headers_timeout ?? DEFAULTS.limits.headersTimeoutMs,
       requestTimeoutMs: spec.limits?.request_timeout ?? DEFAULTS.limits.requestTimeoutMs,
+      writeTimeoutMs: spec.limits?.write_timeout ?? DEFAULTS.limits.writeTimeoutMs,
+      maxRequestsPerClient: spec.limits?.max_requests_per_client ?? DEFAULTS.limits.maxRequestsPerClient,
     },
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
     forwardAuthStyle: (spec.forward_auth?.style ?? DEFAULTS.forwardAuthStyle) as ForwardAuthStyle,

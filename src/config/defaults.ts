@@ -14,6 +14,10 @@ export const DEFAULTS = Object.freeze({
     maxConnections: 0,
     headersTimeoutMs: 20_000,
     requestTimeoutMs: 300_000,
+    /** How long a client may leave an answer unread before it is cut. */
+    writeTimeoutMs: 30_000,
+    /** Requests (and websockets) one client address may have in flight; 0: no bound. */
+    maxRequestsPerClient: 256,
   }),
   identity: Object.freeze({ header: 'X-Gatehouse-Jwt-Assertion' }),
   /** Which headers describe the original request to /.gatehouse/auth. */

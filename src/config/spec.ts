@@ -220,6 +220,8 @@ export const limitsSpec = obj({
   max_connections: int({ min: 0, max: 10_000_000 }),
   headers_timeout: duration(),
   request_timeout: duration(),
+  write_timeout: duration(),
+  max_requests_per_client: int({ min: 0, max: 1_000_000 }),
 })
 
 const sessionSecret = str({

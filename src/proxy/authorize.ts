@@ -3,7 +3,6 @@
 
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { clientAddress } from '../http/request.js'
 import { logDecision } from '../ops/decision-log.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Decision, PolicyInput, PreparedUser } from '../policy/index.js'
@@ -17,6 +16,8 @@ export interface AuthorizeInput {
   /** The method judged: the request's own, or the one a forward-auth caller describes. */
   readonly method: string
   readonly hostname: string
+  /** The client's address (see http/request.ts clientAddress). */
+  readonly client: string
   /** The normalised path. */
   readonly path: string
   readonly user: PreparedUser | undefined
@@ -32,7 +33,7 @@ export function policyInput(a: AuthorizeInput): PolicyInput {
       method: a.method,
       path: a.path,
       host: a.hostname,
-      sourceIp: clientAddress(req, a.runtime.config.isTrustedProxy),
+      sourceIp: a.client,
       time: Date.now(),
       origin: req.headers.origin,
       accessControlRequestMethod: typeof requestMethod === 'string' ? requestMethod : undefined,

@@ -53,6 +53,12 @@ export function forwardContext(outcome: Forward, req: IncomingMessage, requestId
   }
 }
 
+/** The socket timed out: cut the response if the client stopped reading it; a quiet
+ *  upstream (long polling, events) is not the client's fault. */
+function cutStalledResponse(this: ServerResponse): void {
+  if (this.writableNeedDrain) this.destroy()
+}
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 export interface ForwardRequest {
@@ -75,6 +81,11 @@ export function forward({ outcome, req, res, path, query, requestId, log }: Forw
     sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, `at most ${limit} bytes`)
     return
   }
+  // A client that stops reading would hold the upstream connection for as long as it
+  // likes: once no byte has reached it for write_timeout while an answer waits, the
+  // response is cut, which aborts the upstream request and frees its pool slot.
+  const { writeTimeoutMs } = runtime.config.limits
+  if (writeTimeoutMs > 0) res.setTimeout(writeTimeoutMs, cutStalledResponse)
   const upstream = runtime.upstreams.get(route)!.pick()
   const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined)
   // Framing is decided by us, not copied: a body exists when the client declared one.

@@ -8,6 +8,7 @@ import { replyError } from '../http/answers.js'
 import { requestScheme } from '../http/request.js'
 import { labelExchange } from '../ops/access-log.js'
 import { isPromise } from '../session/store.js'
+import { holdSlot } from './client-limit.js'
 import { forward } from './forward.js'
 import type { Outcome, Refusal } from './outcome.js'
 import { runPipeline, type PipelineDeps } from './pipeline.js'
@@ -30,6 +31,7 @@ export function proxyHandler(deps: PipelineDeps) {
       case 'refuse':
         return replyRefusal(reply, outcome)
       case 'forward': {
+        if (!holdSlot(deps.clientLimit, outcome, reply.raw)) return replyError(reply, 'GH_ERR_TOO_MANY_REQUESTS')
         if (outcome.setCookies) reply.raw.setHeader('set-cookie', outcome.setCookies)
         reply.hijack()
         forward({ outcome, req: request.raw, res: reply.raw, path, query, requestId: request.id, log: request.log })

@@ -23,6 +23,8 @@ export interface Forward {
   readonly session: Session | undefined
   /** The assertion's audience (and issuer): the host the request was for. */
   readonly audience: string
+  /** The client's address, which the policy judged and per-client limits count. */
+  readonly client: string
   readonly setCookies: Cookies
 }
 
@@ -51,6 +53,7 @@ export interface Judged {
   readonly session: Session | undefined
   readonly setCookies: Cookies
   readonly audience: string
+  readonly client: string
   /** Scheme and host the browser used. */
   readonly origin: string
   /** The URL to come back to after signing in. */
@@ -64,7 +67,7 @@ export function outcomeFor(verdict: Verdict, j: Judged): Outcome {
     case 'deny':
       return { kind: 'refuse', code: 'GH_ERR_FORBIDDEN', route: j.route, setCookies: j.setCookies }
     case 'allow':
-      return { kind: 'forward', runtime: j.runtime, route: j.route, session: j.session, audience: j.audience, setCookies: j.setCookies }
+      return { kind: 'forward', runtime: j.runtime, route: j.route, session: j.session, audience: j.audience, client: j.client, setCookies: j.setCookies }
   }
   // Deny by default: a verdict this switch does not know never forwards.
   return { kind: 'refuse', code: 'GH_ERR_FORBIDDEN', route: j.route, setCookies: j.setCookies }

@@ -13,12 +13,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import { refreshSession, needsRefresh } from '../auth/refresh.js'
 import type { ProviderRegistry } from '../auth/registry.js'
 import { isHttpLoopback } from '../http/loopback.js'
+import { clientAddress } from '../http/request.js'
 import type { Metrics } from '../ops/metrics.js'
 import { parseHost, type RequestHost } from '../routes/host.js'
 import type { Route } from '../routes/route.js'
 import { parseCookies, type CookieMap } from '../session/cookies.js'
 import { isPromise, type MaybePromise, type Session, type SessionLookup } from '../session/store.js'
 import { authorize } from './authorize.js'
+import type { ClientLimit } from './client-limit.js'
 import { outcomeFor, refusal, type Outcome } from './outcome.js'
 import type { Runtime } from './runtime.js'
 
@@ -43,6 +45,8 @@ export interface PipelineDeps {
   runtime(): Runtime
   readonly providers: ProviderRegistry
   readonly metrics: Metrics | undefined
+  /** What each client holds open; the adapters take a slot per forward or tunnel. */
+  readonly clientLimit: ClientLimit
 }
 
 /** What the steps share, made once per exchange. */
@@ -111,12 +115,14 @@ function storeFailed(step: Step, err: unknown): Outcome {
 
 function decide(step: Step, session: Session | undefined, setCookies: readonly string[] | undefined): Outcome {
   const { ex, route } = step
+  const client = clientAddress(ex.req, step.runtime.config.isTrustedProxy)
   const decision = authorize({
     runtime: step.runtime,
     req: ex.req,
     route,
     method: ex.method,
     hostname: step.host.hostname,
+    client,
     path: ex.path,
     user: session?.user,
     log: ex.log,
@@ -128,6 +134,7 @@ function decide(step: Step, session: Session | undefined, setCookies: readonly s
     session,
     setCookies: setCookies !== undefined && setCookies.length > 0 ? setCookies : undefined,
     audience: step.host.hostname,
+    client,
     origin: step.origin,
     returnTo: step.origin + ex.path + ex.query,
   })

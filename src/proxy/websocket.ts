@@ -15,6 +15,7 @@ import { parseHost } from '../routes/host.js'
 import type { Revocations } from '../session/revocations.js'
 import { isPromise, type Session } from '../session/store.js'
 import { admitRequest } from './admit.js'
+import { holdSlot } from './client-limit.js'
 import { forwardContext, upstreamPath } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { Forward, Outcome } from './outcome.js'
@@ -129,6 +130,7 @@ class Handshake {
         if (outcome.session && isCrossSite(this.req.headers.origin, this.req.headers.host)) {
           return this.refuse('GH_ERR_FORBIDDEN', 'cross-site websocket handshakes are refused', outcome.setCookies)
         }
+        if (!holdSlot(this.deps.pipeline.clientLimit, outcome, this.socket)) return this.refuse('GH_ERR_TOO_MANY_REQUESTS', undefined, outcome.setCookies)
         return this.tunnel(outcome)
     }
   }
