@@ -43,6 +43,7 @@ async function configOrIssues(configPath: string): Promise<Config | undefined> {
 async function check(configPath: string): Promise<number> {
   const config = await configOrIssues(configPath)
   if (!config) return 1
+  for (const warning of config.warnings) console.error(`warning: ${formatIssue(warning)}`)
   console.log(`${configPath}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'})`)
   return 0
 }

@@ -52,6 +52,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     metricsServer?.close()
     throw err
   }
+  for (const warning of initial.warnings) app.log.warn({ warning: formatIssue(warning) }, 'configuration warning')
   if (initial.session.ephemeral) {
     app.log.warn(
       "session.secrets is not set: sessions are encrypted with a secret made for this process only, so every user is signed out at restart, and replicas cannot read each other's sessions (gatehouse keys makes a lasting one)",
@@ -82,6 +83,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
         app.gatehouse.reload(next)
         current = next
         if (policiesMoved) rewatch()
+        for (const warning of next.warnings) app.log.warn({ warning: formatIssue(warning) }, 'configuration warning')
         app.log.info({ routes: next.routes.length }, 'configuration reloaded')
         return true
       } catch (err) {

@@ -168,3 +168,16 @@ t.test('check refuses first what serve would refuse, with the same file:line:col
     )
   }
 })
+
+t.test('check prints warnings with file:line:col and still passes', async (t) => {
+  const dir = configDir(t, { config: 'routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    policy: {}\n' })
+  const run = await runCli(['check', '--config', dir.configFile])
+  t.equal(run.code, 0, 'an empty policy loads (and denies)')
+  t.match(
+    run.stderr,
+    new RegExp(
+      `^warning: ${shown(dir.configFile).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:13 routes\\[0\\]\\.policy: an empty policy denies every request`,
+      'm',
+    ),
+  )
+})

@@ -67,6 +67,9 @@ export interface Config {
   readonly idpIds: ReadonlySet<string>
   readonly session: SessionSettings
   readonly demo: { readonly upstream: ListenAddress | undefined; readonly idp: ListenAddress | undefined } | undefined
+  /** What loads but is probably not what was meant (an empty policy): check prints
+   *  these, serve logs them. */
+  readonly warnings: readonly ConfigIssue[]
 }
 
 export interface IdentitySettings {
@@ -92,6 +95,8 @@ export interface CompileInput {
   positions?: ReadonlyMap<string, { line: number; col: number }>
   /** The environment the config was read with (NODE_ENV decides whether the demo may run). */
   env?: Readonly<Record<string, string | undefined>>
+  /** What loads but is probably not what was meant, found while reading. */
+  warnings?: readonly ConfigIssue[]
 }
 
 function readPem(file: string, baseDir: string, issue: (message: string) => void): string | undefined {
@@ -252,6 +257,7 @@ export function compileConfig(input: CompileInput): Config {
     idps: Object.freeze(idps),
     idpIds: new Set(idps.map((idp) => idp.id)),
     session,
+    warnings: [...(input.warnings ?? [])],
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })
 }

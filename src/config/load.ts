@@ -68,6 +68,7 @@ export function readYaml<T>(
   env: LoadOptions['env'],
   issues: ConfigIssue[],
   positions?: ReadContext['positions'],
+  warnings?: ConfigIssue[],
 ): T | undefined {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
@@ -89,7 +90,7 @@ export function readYaml<T>(
     return undefined
   }
   if (problems.length > 0) return undefined
-  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0, positions }
+  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0, positions, warnings }
   // An empty file is an empty mapping: every setting then takes its default.
   if (doc.contents === null) return reader.read(parseDocument('{}').contents, ctx, '')
   return reader.read(doc.contents, ctx, '')
@@ -132,8 +133,9 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   const baseDir = path.dirname(configFile.path)
   const text = await readBounded(configFile, issues)
   const positions = new Map<string, { line: number; col: number }>()
+  const warnings: ConfigIssue[] = []
   const env = options.env ?? process.env
-  const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, env, issues, positions)
+  const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, env, issues, positions, warnings)
 
   const dirSetting = spec ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
   const policiesDir = path.resolve(baseDir, dirSetting ?? 'policies')
@@ -141,9 +143,9 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   for (const file of dirSetting === null ? [] : await listPolicyFiles(policiesDir, dirSetting !== undefined, issues, configFile)) {
     const policyText = await readBounded(file, issues)
     if (policyText === undefined) continue
-    const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues)
+    const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues, undefined, warnings)
     routes.push(...(parsed?.routes ?? []))
   }
   if (issues.length > 0 || !spec) throw new ConfigError(issues)
-  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display, positions, env })
+  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display, positions, env, warnings })
 }

@@ -1,8 +1,9 @@
 // Reads a route's `policy:` block: the policy engine checks it as plain data and names
-// problems by key path; this maps each path back to its YAML node for file:line:col.
+// problems (and warnings) by key path; this maps each path back to its YAML node for
+// file:line:col.
 
-import { parsePolicy, type Rule } from '../policy/index.js'
-import { report, toPlain, type Reader } from './schema.js'
+import { parsePolicy, type PolicyIssue, type Rule } from '../policy/index.js'
+import { position, report, toPlain, type Reader } from './schema.js'
 
 /** The node for a path, or for its nearest ancestor that has one. */
 function nearest(nodes: Map<string, unknown>, path: string): unknown {
@@ -24,12 +25,14 @@ export const policyReader: Reader<Rule[]> = {
       if (key !== undefined) keys.set(p, key)
     })
     if (ctx.issues.length > issuesBefore) return undefined
+    const nodeFor = (issue: PolicyIssue) => (issue.atKey ? keys.get(issue.path) : undefined) ?? nearest(nodes, issue.path) ?? node
     const parsed = parsePolicy(raw, path)
-    if ('rules' in parsed) return parsed.rules
-    for (const issue of parsed.issues) {
-      const at = (issue.atKey ? keys.get(issue.path) : undefined) ?? nearest(nodes, issue.path) ?? node
-      report(ctx, at, issue.path, issue.message)
+    if ('issues' in parsed) {
+      for (const issue of parsed.issues) report(ctx, nodeFor(issue), issue.path, issue.message)
+      return undefined
     }
-    return undefined
+    for (const warning of parsed.warnings)
+      ctx.warnings?.push({ file: ctx.file, ...position(ctx, nodeFor(warning)), path: warning.path, message: warning.message })
+    return parsed.rules
   },
 }

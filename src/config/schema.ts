@@ -18,6 +18,9 @@ export interface ReadContext {
   readonly doc: Document
   readonly env: Readonly<Record<string, string | undefined>>
   readonly issues: ConfigIssue[]
+  /** Filled, when given, with things that load but are probably not what was meant
+   *  (an empty policy); each located like an issue. */
+  readonly warnings?: ConfigIssue[]
   aliasesSeen: number
   /** Filled with where each key path's value was written, for checks made after
    *  reading (compile.ts) to still name the line and column. */

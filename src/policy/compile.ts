@@ -160,18 +160,31 @@ function parseRule(raw: unknown, path: string, issues: IssueList): Rule[] | unde
   return ok ? rules : undefined
 }
 
-/** Parses a policy: one rule or a list of rules. `path` prefixes every message. */
-export function parsePolicy(raw: unknown, path = 'policy'): { rules: Rule[] } | { issues: PolicyIssue[] } {
+/** `{}`, `[]` or nothing: Pomerium reads each as a policy without rules. */
+function isEmptyPolicy(raw: unknown): boolean {
+  return raw === undefined || raw === null || (Array.isArray(raw) ? raw.length === 0 : isPlainObject(raw) && Object.keys(raw).length === 0)
+}
+
+/**
+ * Parses a policy: one rule or a list of rules. `path` prefixes every message. An empty
+ * policy loads, as in Pomerium, and denies every request; that is seldom what was
+ * meant (an empty mapping reads like "no restrictions"), so it comes with a warning.
+ */
+export function parsePolicy(raw: unknown, path = 'policy'): { rules: Rule[]; warnings: PolicyIssue[] } | { issues: PolicyIssue[] } {
+  if (isEmptyPolicy(raw)) {
+    return {
+      rules: [],
+      warnings: [{ path, message: "an empty policy denies every request (only the route's allow_* and allowed_* fields, if any, let anyone in)" }],
+    }
+  }
   const issues = new IssueList()
   const rules: Rule[] = []
-  if (raw !== undefined && raw !== null) {
-    const list = Array.isArray(raw) ? raw : [raw]
-    list.forEach((item, i) => {
-      const parsed = parseRule(item, Array.isArray(raw) ? `${path}[${i}]` : path, issues)
-      if (parsed) rules.push(...parsed)
-    })
-  }
-  return issues.items.length > 0 ? { issues: issues.items } : { rules }
+  const list = Array.isArray(raw) ? raw : [raw]
+  list.forEach((item, i) => {
+    const parsed = parseRule(item, Array.isArray(raw) ? `${path}[${i}]` : path, issues)
+    if (parsed) rules.push(...parsed)
+  })
+  return issues.items.length > 0 ? { issues: issues.items } : { rules, warnings: [] }
 }
 
 // ---- evaluation -------------------------------------------------------------------

@@ -2,5 +2,5 @@
 export { Decision, parsePolicy, Policy, type Explanation, type Rule, type TraceEntry } from './compile.js'
 export { legacyConflict, legacyRules, type LegacyFields } from './legacy.js'
 export type { PolicyInput, PolicyIssue, PolicyRequest, PreparedUser, UserClaims, Verdict } from './types.js'
-export { claimPath, findClaim } from './claims.js'
+export { findClaim } from './claims.js'
 export { prepareUser } from './user.js'

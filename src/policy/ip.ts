@@ -43,6 +43,16 @@ export function parseIp(text: string): ParsedIp | undefined {
   return undefined
 }
 
+/** `::ffff:a.b.c.d` (::ffff:0:0/96): an IPv4 address written in IPv6 form. */
+const isMapped = (ip: ParsedIp): boolean => !ip.v4 && ip.words[0] === 0 && ip.words[1] === 0 && ip.words[2] === 0xffff
+
+/** A client address as the address it stands for: a dual-stack socket reports IPv4
+ *  clients as `::ffff:a.b.c.d`, and they must meet the IPv4 ranges written for them. */
+function parseClientIp(text: string): ParsedIp | undefined {
+  const ip = parseIp(text)
+  return ip && isMapped(ip) ? { v4: true, words: [ip.words[3]] } : ip
+}
+
 const maskOf = (bits: number) => (bits <= 0 ? 0 : bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0)
 
 export interface IpRange {
@@ -52,16 +62,37 @@ export interface IpRange {
   readonly masks: readonly number[]
 }
 
-export function parseRange(text: string): IpRange | undefined {
-  const [address, bitsText, extra] = text.split('/')
-  if (extra !== undefined) return undefined
-  const ip = parseIp(address)
-  if (!ip) return undefined
-  const max = ip.v4 ? 32 : 128
-  const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN
-  if (!(bits >= 0 && bits <= max)) return undefined
+function toRange(ip: ParsedIp, bits: number): IpRange {
   const masks = ip.words.map((_, i) => maskOf(bits - 32 * i))
   return { v4: ip.v4, network: ip.words.map((w, i) => (w & masks[i]) >>> 0), masks }
+}
+
+/** A range as written, or why it is refused. */
+export type ParsedRange = { readonly range: IpRange } | { readonly problem: string }
+
+/**
+ * An address or CIDR range. An IPv4-mapped range (`::ffff:10.0.0.0/104`) becomes the
+ * IPv4 range it stands for (`10.0.0.0/8`), since clients are judged as IPv4: written the
+ * mapped way, a deny rule would otherwise never match and fail open. A mapped range
+ * shorter than /96 would also take in IPv6 addresses that are not IPv4 at all, so it is
+ * refused rather than guessed at.
+ */
+export function parseRange(text: string): ParsedRange {
+  const notARange = { problem: `${JSON.stringify(text)} is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)` }
+  const [address, bitsText, extra] = text.split('/')
+  if (extra !== undefined) return notARange
+  const ip = parseIp(address)
+  if (!ip) return notARange
+  const max = ip.v4 ? 32 : 128
+  const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN
+  if (!(bits >= 0 && bits <= max)) return notARange
+  if (!isMapped(ip)) return { range: toRange(ip, bits) }
+  if (bits < 96) {
+    return {
+      problem: `${JSON.stringify(text)} is an IPv4-mapped range shorter than /96, so it would also take in IPv6 addresses that are not IPv4; write it as an IPv4 range (::ffff:10.0.0.0/104 is 10.0.0.0/8)`,
+    }
+  }
+  return { range: toRange({ v4: true, words: [ip.words[3]] }, bits - 96) }
 }
 
 export function inRange(ip: ParsedIp, range: IpRange): boolean {
@@ -78,7 +109,7 @@ let lastParsed: ParsedIp | undefined
 export function parseIpCached(text: string): ParsedIp | undefined {
   if (text !== lastText) {
     lastText = text
-    lastParsed = parseIp(text)
+    lastParsed = parseClientIp(text)
   }
   return lastParsed
 }

@@ -13,10 +13,11 @@ export interface LegacyFields {
   cors_allow_preflight?: boolean
 }
 
-/** Public access next to allow-lists is contradictory (the lists would do nothing). */
-export function legacyConflict(fields: LegacyFields): string | undefined {
-  if (!fields.allow_public_unauthenticated_access) return undefined
-  const lists = (['allow_any_authenticated_user', 'allowed_users', 'allowed_domains', 'allowed_groups', 'allowed_idp_claims'] as const).filter((key) => {
+type ListField = 'allow_any_authenticated_user' | 'allowed_users' | 'allowed_domains' | 'allowed_groups' | 'allowed_idp_claims'
+
+/** The fields among `keys` that let someone in: true, or a non-empty list or mapping. */
+function inUse(fields: LegacyFields, keys: readonly ListField[]): ListField[] {
+  return keys.filter((key) => {
     const value = fields[key]
     return (
       value === true ||
@@ -24,9 +25,23 @@ export function legacyConflict(fields: LegacyFields): string | undefined {
       (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0)
     )
   })
-  return lists.length > 0
-    ? `allow_public_unauthenticated_access cannot be combined with ${lists.join(', ')}: public access already lets everyone in`
-    : undefined
+}
+
+/** A broad grant next to allow-lists is contradictory: the lists would do nothing, and
+ *  whoever wrote them surely meant them to narrow access. Refused, as Pomerium refuses
+ *  it (Pomerium looks only at allowed_users and allowed_domains; every list counts here). */
+export function legacyConflict(fields: LegacyFields): string | undefined {
+  if (fields.allow_public_unauthenticated_access) {
+    const lists = inUse(fields, ['allow_any_authenticated_user', 'allowed_users', 'allowed_domains', 'allowed_groups', 'allowed_idp_claims'])
+    if (lists.length > 0) return `allow_public_unauthenticated_access cannot be combined with ${lists.join(', ')}: public access already lets everyone in`
+  }
+  if (fields.allow_any_authenticated_user) {
+    const lists = inUse(fields, ['allowed_users', 'allowed_domains', 'allowed_groups', 'allowed_idp_claims'])
+    if (lists.length > 0) {
+      return `allow_any_authenticated_user cannot be combined with ${lists.join(', ')}: any signed-in user already gets in, so the lists do nothing`
+    }
+  }
+  return undefined
 }
 
 export function legacyRules(fields: LegacyFields, label: string): Rule[] {

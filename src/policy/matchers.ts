@@ -16,23 +16,33 @@ export interface MatcherOptions {
   /** Compare case-insensitively (emails, domains, methods): values are folded here and
    *  the subject must be folded the same way already. */
   fold?: 'lower' | 'upper'
+  /** Take numbers and booleans too, compared as text: claims hold them (`claim/age: 30`,
+   *  `claim/email_verified: true`), and the subject is the claim's values as text. */
+  anyScalar?: boolean
 }
 
 const STRING_OPERATORS = ['is', 'is_not', 'not', 'starts_with', 'ends_with', 'contains', 'in', 'not_in'] as const
 const LIST_OPERATORS = ['has', 'is', 'exclude'] as const
 
-function scalarText(raw: unknown, path: string, issues: IssueList, fold: MatcherOptions['fold']): string | undefined {
+/**
+ * A value to compare with. Everything but a claim is text, yet YAML reads `1234` or
+ * `true` as a number or a boolean. Pomerium compares by type, so there such a value
+ * never matches (a deny rule fails open); read as text it would match here. The two
+ * must not disagree and neither is surely what was meant, so it is refused, with the fix.
+ */
+function scalarText(raw: unknown, path: string, issues: IssueList, options: MatcherOptions): string | undefined {
   if (!isScalar(raw)) return issues.add(path, `must be a string, got ${describe(raw)}`)
+  if (typeof raw !== 'string' && !options.anyScalar) return issues.add(path, `must be a string, got ${describe(raw)}; quote it: "${String(raw)}"`)
   const text = String(raw)
-  return fold === 'lower' ? text.toLowerCase() : fold === 'upper' ? text.toUpperCase() : text
+  return options.fold === 'lower' ? text.toLowerCase() : options.fold === 'upper' ? text.toUpperCase() : text
 }
 
-function textSet(raw: unknown, path: string, issues: IssueList, fold: MatcherOptions['fold']): Set<string> | undefined {
+function textSet(raw: unknown, path: string, issues: IssueList, options: MatcherOptions): Set<string> | undefined {
   if (!Array.isArray(raw)) return issues.add(path, `must be a list of strings, got ${describe(raw)}`)
   const out = new Set<string>()
   let ok = true
   raw.forEach((item, i) => {
-    const text = scalarText(item, `${path}[${i}]`, issues, fold)
+    const text = scalarText(item, `${path}[${i}]`, issues, options)
     if (text === undefined) ok = false
     else out.add(text)
   })
@@ -82,12 +92,12 @@ export function compileStringMatcher(raw: unknown, path: string, issues: IssueLi
   let ok = true
   for (const [op, value, at] of entries) {
     if (op === 'in' || op === 'not_in') {
-      const set = textSet(value, at, issues, options.fold)
+      const set = textSet(value, at, issues, options)
       if (!set) ok = false
       else parts.push(op === 'in' ? (s, k) => `${k(set)}.has(${s})` : (s, k) => `!${k(set)}.has(${s})`)
       continue
     }
-    const text = scalarText(value, at, issues, options.fold)
+    const text = scalarText(value, at, issues, options)
     if (text === undefined) {
       ok = false
       continue
@@ -120,7 +130,7 @@ export function compileListMatcher(raw: unknown, path: string, issues: IssueList
   const parts: Matcher[] = []
   let ok = true
   for (const [op, value, at] of entries) {
-    const text = scalarText(value, at, issues, options.fold)
+    const text = scalarText(value, at, issues, options)
     if (text === undefined) {
       ok = false
       continue

@@ -8,7 +8,7 @@ export interface PolicyRequest {
   readonly path: string
   /** Lower-case host without port. */
   readonly host: string
-  /** The client's IP address (IPv4-mapped IPv6 already unwrapped). */
+  /** The client's IP address; an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`) counts as IPv4. */
   readonly sourceIp: string
   /** Milliseconds since the epoch. */
   readonly time: number

@@ -29,11 +29,11 @@ const NO_CLAIM: readonly string[] = Object.freeze([])
 /** A claim's values as a list of strings (see findClaim). Pomerium treats every claim as
  *  a list, so a string claim is a one-element list. Missing claims and objects give
  *  undefined. */
-export function claimValues(user: PreparedUser, name: string, path: readonly string[]): readonly string[] | undefined {
+export function claimValues(user: PreparedUser, name: string, paths: readonly (readonly string[])[]): readonly string[] | undefined {
   const cache = user.claimCache
   const cached = cache.get(name)
   if (cached !== undefined) return cached === NO_CLAIM ? undefined : cached
-  const list = toList(findClaim(user.claims, name, path))
+  const list = toList(findClaim(user.claims, name, paths))
   cache.set(name, list ?? NO_CLAIM)
   return list
 }

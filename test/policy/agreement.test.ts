@@ -35,6 +35,9 @@ interface PoolItem {
   test(input: Input): boolean
 }
 
+/** An IPv4-mapped client address (`::ffff:10.1.2.3`) is the IPv4 address it carries. */
+const ipv4 = (ip: string) => ip.replace(/^::ffff:(?=\d+\.)/i, '')
+
 const pool: PoolItem[] = [
   { criterion: { accept: true }, needsUser: false, ok: 'accept', fail: 'accept', test: () => true },
   { criterion: { reject: true }, needsUser: false, ok: 'reject', fail: 'reject', test: () => false },
@@ -87,7 +90,15 @@ const pool: PoolItem[] = [
     needsUser: false,
     ok: 'source-ip-ok',
     fail: 'source-ip-unauthorized',
-    test: (i) => i.req.sourceIp.startsWith('10.') || i.req.sourceIp.startsWith('2001:db8:'),
+    test: (i) => ipv4(i.req.sourceIp).startsWith('10.') || i.req.sourceIp.startsWith('2001:db8:'),
+  },
+  {
+    // Written as IPv4-mapped IPv6, as Pomerium's tests do: it stands for 192.168.0.0/16.
+    criterion: { source_ip: '::ffff:192.168.0.0/112' },
+    needsUser: false,
+    ok: 'source-ip-ok',
+    fail: 'source-ip-unauthorized',
+    test: (i) => ipv4(i.req.sourceIp).startsWith('192.168.'),
   },
   {
     criterion: { cors_preflight: true },
@@ -179,7 +190,7 @@ function randomInput(random: () => number): Input {
     req: request({
       method,
       path: pick(['/', '/admin', '/admin/users', '/public']),
-      sourceIp: pick(['10.1.2.3', '192.168.0.1', '2001:db8::1', '::1']),
+      sourceIp: pick(['10.1.2.3', '192.168.0.1', '2001:db8::1', '::1', '::ffff:10.1.2.3', '::ffff:192.168.0.1']),
       // Monday 5 January 2026 or Saturday 10 January 2026, some hour.
       time: Date.parse(pick(['2026-01-05', '2026-01-10'])) + Math.floor(random() * 24) * 3_600_000,
       origin: preflight || random() < 0.2 ? 'https://web.example.com' : undefined,

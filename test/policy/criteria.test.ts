@@ -3,6 +3,7 @@
 // both evaluate() and explain(). Time criteria have their own file (time.test.ts).
 
 import t from 'tap'
+import { findClaim } from '../../src/policy/index.js'
 import { allowOne, compile, prepareUser, request, runTable, type Row } from './helpers.js'
 
 /** allow with [ok] when the criterion matches, deny with [fail] when it does not. */
@@ -17,6 +18,9 @@ t.test('accept and reject', async (t) => {
     { name: 'reject never matches', policy: allowOne('reject: true'), user: 'ann', ...no('reject') },
     { name: 'reject without a user denies (no sign-in)', policy: allowOne('reject: true'), ...no('reject') },
     { name: 'deny: reject is no deny', policy: 'allow: {or: [{accept: true}]}\ndeny: {or: [{reject: true}]}', ...yes('accept') },
+    // Pomerium's own tests write 1 for true.
+    { name: 'accept: 1 is accept: true', policy: allowOne('accept: 1'), ...yes('accept') },
+    { name: 'reject: 1 is reject: true', policy: allowOne('reject: 1'), user: 'ann', ...no('reject') },
   ])
 })
 
@@ -25,6 +29,8 @@ t.test('authenticated_user', async (t) => {
     { name: 'any user passes', policy: allowOne('authenticated_user: true'), user: 'bare', ...yes('user-ok') },
     { name: 'a user with a bad email still passes', policy: allowOne('authenticated_user: true'), user: 'mallory', ...yes('user-ok') },
     { name: 'no user asks for a sign-in', policy: allowOne('authenticated_user: true'), ...signIn },
+    { name: 'authenticated_user: 1 is true, with a user', policy: allowOne('authenticated_user: 1'), user: 'bare', ...yes('user-ok') },
+    { name: 'authenticated_user: 1 is true, without one', policy: allowOne('authenticated_user: 1'), ...signIn },
   ])
 })
 
@@ -121,6 +127,12 @@ t.test('claim/NAME (list matcher over the claim as a list)', async (t) => {
     { name: 'number claim against a YAML number', policy: allowOne('claim/level: 5'), user: 'ann', ...yes('claim-ok') },
     { name: 'mixed list keeps scalars', policy: allowOne('claim/mixed: {has: two}'), user: 'ann', ...yes('claim-ok') },
     { name: 'mixed list, number as text', policy: allowOne('claim/mixed: "1"'), user: 'ann', ...yes('claim-ok') },
+    // Claims hold numbers and booleans, so claim matchers take them (other matchers refuse them).
+    { name: 'number claim, is with a YAML number', policy: allowOne('claim/level: {is: 5}'), user: 'ann', ...yes('claim-ok') },
+    { name: 'number claim, exclude with a YAML number', policy: allowOne('claim/level: {exclude: 5}'), user: 'ann', ...no('claim-unauthorized') },
+    { name: 'boolean claim against a YAML boolean', policy: allowOne('claim/verified: true'), user: 'ann', ...yes('claim-ok') },
+    { name: 'boolean claim against the text', policy: allowOne('claim/verified: "true"'), user: 'ann', ...yes('claim-ok') },
+    { name: 'boolean claim, other value', policy: allowOne('claim/verified: false'), user: 'ann', ...no('claim-unauthorized') },
     // Missing claims match nothing, not even exclude.
     { name: 'missing claim, has', policy: allowOne('claim/missing: {has: x}'), user: 'ann', ...no('claim-unauthorized') },
     { name: 'missing claim, exclude', policy: allowOne('claim/missing: {exclude: x}'), user: 'ann', ...no('claim-unauthorized') },
@@ -153,6 +165,21 @@ t.test('claim/NAME (list matcher over the claim as a list)', async (t) => {
       policy: allowOne('claim/dotted\\.key: dotted'),
       user: 'ann',
       ...yes('claim-ok'),
+    },
+    // `/` separates a path too, as in Pomerium, after the literal key and the dotted path.
+    { name: 'slash path when there is no literal key', policy: allowOne('claim/org/team: blue'), user: 'ann', ...yes('claim-ok') },
+    { name: 'slash path, other value', policy: allowOne('claim/org/team: red'), user: 'ann', ...no('claim-unauthorized') },
+    { name: 'slash path, missing leaf', policy: allowOne('claim/org/site: {exclude: x}'), user: 'ann', ...no('claim-unauthorized') },
+    { name: 'slash and dot in one path', policy: allowOne('claim/address/city.name: Berlin'), user: 'ann', ...yes('claim-ok') },
+    { name: 'slash path with an escaped dot', policy: allowOne('claim/org/dev\\.ops: on-call'), user: 'ann', ...yes('claim-ok') },
+    { name: 'the literal key wins over the slash path', policy: allowOne('claim/auth0/roles: nested-support'), user: 'ann', ...no('claim-unauthorized') },
+    { name: 'the dotted path wins over the slash path', policy: allowOne('claim/p.q/r: dotted-first'), user: 'ann', ...yes('claim-ok') },
+    { name: 'the slash path is not used when the dotted one exists', policy: allowOne('claim/p.q/r: slash'), user: 'ann', ...no('claim-unauthorized') },
+    {
+      name: 'an absent namespaced claim matches nothing',
+      policy: allowOne('claim/https://example.com/groups: {exclude: x}'),
+      user: 'ann',
+      ...no('claim-unauthorized'),
     },
     { name: 'the same claim in two users', policy: allowOne('claim/roles: editor'), user: 'bob', ...yes('claim-ok') },
     { name: 'no user', policy: allowOne('claim/roles: editor'), ...signIn },
@@ -254,13 +281,37 @@ t.test('source_ip (address, CIDR or list; IPv4 and IPv6)', async (t) => {
     ip('::/0', '10.1.2.3', false),
     ip('::ffff:0:0/96', '::ffff:10.1.2.3', true),
     ip('::ffff:10.1.2.0/120', '::ffff:10.1.2.99', true),
-    ip('10.0.0.0/8', '::ffff:10.1.2.3', false),
+    // IPv4-mapped IPv6 is IPv4, written in the policy (prefix minus 96) or by the client.
+    ip('::ffff:10.0.0.0/104', '10.1.2.3', true),
+    ip('::ffff:10.0.0.0/104', '11.1.2.3', false),
+    ip('::ffff:1.2.3.4', '1.2.3.4', true),
+    ip('::ffff:1.2.3.4', '1.2.3.5', false),
+    ip('::ffff:1.2.3.4/128', '1.2.3.4', true),
+    ip('::ffff:1.2.3.0/120', '1.2.3.255', true),
+    ip('::ffff:a00:0/104', '10.9.9.9', true),
+    ip('::ffff:0:0/96', '203.0.113.9', true),
+    ip('::ffff:0:0/96', '2001:db8::1', false),
+    ip('::ffff:10.0.0.0/104', '2001:db8::1', false),
+    ip('10.0.0.0/8', '::ffff:10.1.2.3', true),
+    ip('10.0.0.0/8', '::ffff:11.1.2.3', false),
+    ip('10.1.2.3', '::FFFF:10.1.2.3', true),
+    ip('::/0', '::ffff:10.1.2.3', false),
+    ip('::ffff:1.2.3.4', '::ffff:1.2.3.4', true),
     ip('["192.168.0.0/16", "2001:db8::/32"]', '2001:db8::5', true),
     ip('["192.168.0.0/16", "2001:db8::/32"]', '192.168.9.9', true),
     ip('["192.168.0.0/16", "2001:db8::/32"]', '10.1.2.3', false),
     ip('["203.0.113.7"]', '203.0.113.7', true),
     ip('10.0.0.0/8', '', false),
     ip('10.0.0.0/8', 'not-an-ip', false),
+  ])
+})
+
+t.test('source_ip: a deny rule written as IPv4-mapped IPv6 denies IPv4 clients', async (t) => {
+  const policy = 'allow: {or: [{accept: true}]}\ndeny: {or: [{source_ip: "::ffff:10.0.0.0/104"}]}'
+  runTable(t, [
+    { name: 'a client inside the range', policy, req: { sourceIp: '10.1.2.3' }, verdict: 'deny', reasons: ['source-ip-ok'], rule: 'policy' },
+    { name: 'the same client, mapped', policy, req: { sourceIp: '::ffff:10.1.2.3' }, verdict: 'deny', reasons: ['source-ip-ok'], rule: 'policy' },
+    { name: 'a client outside it', policy, req: { sourceIp: '192.168.1.1' }, verdict: 'allow', reasons: ['accept'], rule: 'policy' },
   ])
 })
 
@@ -292,6 +343,12 @@ t.test('cors_preflight (OPTIONS with Origin and Access-Control-Request-Method)',
       ...no('non-cors-request'),
     },
     {
+      name: 'cors_preflight: 1 is true',
+      policy: allowOne('cors_preflight: 1'),
+      req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'PUT' },
+      ...yes('cors-request'),
+    },
+    {
       name: 'needs no user',
       policy: allowOne('cors_preflight: true'),
       req: { method: 'OPTIONS', origin, accessControlRequestMethod: 'GET' },
@@ -299,6 +356,23 @@ t.test('cors_preflight (OPTIONS with Origin and Access-Control-Request-Method)',
       ...yes('cors-request'),
     },
   ])
+})
+
+t.test('findClaim, which groups_claim, username and email claims and jwt_claims_headers use too', async (t) => {
+  const claims = {
+    'auth0/roles': ['literal'],
+    auth0: { roles: ['nested'] },
+    realm_access: { roles: ['keycloak'] },
+    'https://example.com/roles': ['namespaced'],
+    org: { team: 'blue' },
+  }
+  t.strictSame(findClaim(claims, 'auth0/roles'), ['literal'], 'a literal key with a slash comes first')
+  t.strictSame(findClaim({ auth0: { roles: ['nested'] } }, 'auth0/roles'), ['nested'], 'then the slash is a path separator')
+  t.strictSame(findClaim(claims, 'realm_access.roles'), ['keycloak'], 'a dotted path')
+  t.strictSame(findClaim(claims, 'https://example.com/roles'), ['namespaced'], 'a namespaced URL claim')
+  t.equal(findClaim(claims, 'https://example.com/groups'), undefined, 'an absent namespaced claim')
+  t.equal(findClaim(claims, 'org/team'), 'blue', 'org/team finds org.team')
+  t.equal(findClaim(claims, 'org/team/x'), undefined, 'a path through a string finds nothing')
 })
 
 t.test('values are data, never code', async (t) => {

@@ -75,6 +75,12 @@ export const USERS = {
       a: { b: 'nested', c: 'only-nested' },
       'x.y': { z: 'escaped' },
       'dotted.key': 'dotted',
+      // Nested under keys a slash path reaches (claim/org/team), and one that a literal
+      // key of the same name (auth0/roles above) must win over.
+      org: { team: 'blue', 'dev.ops': 'on-call' },
+      auth0: { roles: ['nested-support'] },
+      p: { 'q/r': 'dotted-first', q: { r: 'slash' } },
+      verified: true,
     },
   }),
   /** One group only. */

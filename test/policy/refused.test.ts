@@ -4,10 +4,14 @@
 
 import t from 'tap'
 import path from 'node:path'
+import { LineCounter, parseDocument } from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
+import { policyReader } from '../../src/config/policy-reader.js'
+import type { ReadContext } from '../../src/config/schema.js'
+import { ConfigError, formatIssue, type ConfigIssue } from '../../src/errors.js'
+import { parsePolicy } from '../../src/policy/index.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
-import { issuesOf } from './helpers.js'
+import { issuesOf, request, USERS } from './helpers.js'
 
 /** How the loader names a file in messages (relative to the working directory when inside it). */
 function shown(file: string): string {
@@ -146,13 +150,49 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'criteria that take only true',
-    policy: ['allow:', '  or:', '    - accept: false', '    - reject: "true"', '    - authenticated_user: yes', '    - cors_preflight: 1'],
+    name: 'numbers and booleans where text is compared (claims take them)',
+    policy: [
+      'allow:',
+      '  or:',
+      '    - email: 1234',
+      '    - user: {in: [u-ann, 42]}',
+      '    - http_method: {is: true}',
+      '    - http_path: {starts_with: 404}',
+      '    - groups: {has: 1234}',
+      '    - domain: {not_in: [false]}',
+      '    - groups: {exclude: 7}',
+      '    - claim/age: {is: 30}',
+      '    - claim/email_verified: true',
+    ],
     expected: [
-      [2, 'false', `${OR}[0].accept`, 'must be true (use the not operator to negate a criterion)'],
+      [2, '1234', `${OR}[0].email`, 'must be a string, got number 1234; quote it: "1234"'],
+      [3, '42', `${OR}[1].user.in[1]`, 'must be a string, got number 42; quote it: "42"'],
+      [4, 'true', `${OR}[2].http_method.is`, 'must be a string, got boolean true; quote it: "true"'],
+      [5, '404', `${OR}[3].http_path.starts_with`, 'must be a string, got number 404; quote it: "404"'],
+      [6, '1234', `${OR}[4].groups.has`, 'must be a string, got number 1234; quote it: "1234"'],
+      [7, 'false', `${OR}[5].domain.not_in[0]`, 'must be a string, got boolean false; quote it: "false"'],
+      [8, '7', `${OR}[6].groups.exclude`, 'must be a string, got number 7; quote it: "7"'],
+    ],
+  },
+  {
+    name: 'criteria that take only true (or 1): false and 0 say why',
+    policy: ['allow:', '  or:', '    - accept: false', '    - reject: "true"', '    - authenticated_user: yes', '    - cors_preflight: 0', '    - reject: 2'],
+    expected: [
+      [
+        2,
+        'false',
+        `${OR}[0].accept`,
+        'cannot be false: a criterion that could only ever not match is a mistake (Pomerium would ignore the false and match); remove the criterion, or use reject or the not operator',
+      ],
       [3, '"true"', `${OR}[1].reject`, 'must be true (use the not operator to negate a criterion)'],
       [4, 'yes', `${OR}[2].authenticated_user`, 'must be true (use the not operator to negate a criterion)'],
-      [5, '1', `${OR}[3].cors_preflight`, 'must be true (use the not operator to negate a criterion)'],
+      [
+        5,
+        '0',
+        `${OR}[3].cors_preflight`,
+        'cannot be 0: a criterion that could only ever not match is a mistake (Pomerium would ignore the 0 and match); remove the criterion, or use reject or the not operator',
+      ],
+      [6, '2', `${OR}[4].reject`, 'must be true (use the not operator to negate a criterion)'],
     ],
   },
   {
@@ -311,6 +351,8 @@ const cases: Case[] = [
       '    - source_ip: []',
       '    - source_ip: {cidr: 10.0.0.0/8}',
       '    - source_ip: 10.0.0.0/-1',
+      '    - source_ip: "::ffff:0:0/80"',
+      '    - source_ip: [10.0.0.0/8, "::ffff:10.0.0.0/95"]',
     ],
     expected: [
       [2, '10.', `${OR}[0].source_ip`, '"10.0.0.0/33" is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)'],
@@ -324,6 +366,18 @@ const cases: Case[] = [
       [8, '[]', `${OR}[6].source_ip`, 'must name at least one address or CIDR range'],
       [9, '{', `${OR}[7].source_ip`, 'must be an IP address or CIDR range, got a mapping'],
       [10, '10.', `${OR}[8].source_ip`, '"10.0.0.0/-1" is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)'],
+      [
+        11,
+        '"::',
+        `${OR}[9].source_ip`,
+        '"::ffff:0:0/80" is an IPv4-mapped range shorter than /96, so it would also take in IPv6 addresses that are not IPv4; write it as an IPv4 range (::ffff:10.0.0.0/104 is 10.0.0.0/8)',
+      ],
+      [
+        12,
+        '"::',
+        `${OR}[10].source_ip[1]`,
+        '"::ffff:10.0.0.0/95" is an IPv4-mapped range shorter than /96, so it would also take in IPv6 addresses that are not IPv4; write it as an IPv4 range (::ffff:10.0.0.0/104 is 10.0.0.0/8)',
+      ],
     ],
   },
   {
@@ -391,6 +445,36 @@ t.test('route-level conflicts of the legacy fields', async (t) => {
     })
   }
 
+  const anyUser = (extra: string) => `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    allow_any_authenticated_user: true\n${extra}`
+  const anyUserConflicts: [string, string, string][] = [
+    ['allowed_users', '    allowed_users: [ann@example.com]\n', 'allowed_users'],
+    ['allowed_domains', '    allowed_domains: [example.com]\n', 'allowed_domains'],
+    ['allowed_groups', '    allowed_groups: [admin]\n', 'allowed_groups'],
+    ['allowed_idp_claims', '    allowed_idp_claims:\n      roles: [admin]\n', 'allowed_idp_claims'],
+    [
+      'all four lists',
+      '    allowed_idp_claims: {roles: [admin]}\n    allowed_groups: [g]\n    allowed_domains: [example.com]\n    allowed_users: [u]\n',
+      'allowed_users, allowed_domains, allowed_groups, allowed_idp_claims',
+    ],
+  ]
+  for (const [name, extra, listed] of anyUserConflicts) {
+    t.test(`any signed-in user with ${name}`, async (t) => {
+      const { err, dir } = await refuse(t, { config: anyUser(extra) })
+      t.strictSame(err.issues.map(formatIssue), [
+        `${shown(path.join(dir, 'config.yaml'))}:2:5 routes[0]: allow_any_authenticated_user cannot be combined with ${listed}: any signed-in user already gets in, so the lists do nothing`,
+      ])
+    })
+  }
+
+  t.test('these load: any signed-in user with empty lists or with CORS preflights', async (t) => {
+    for (const extra of ['    allowed_users: []\n    allowed_idp_claims: {}\n', '    cors_allow_preflight: true\n']) {
+      const written = writeConfigDir({ config: anyUser(extra) })
+      t.teardown(written.cleanup)
+      const config = await loadConfig(written.configFile, { env: {} })
+      t.equal(config.routes.length, 1, extra)
+    }
+  })
+
   t.test('in a routes file, next to a valid route', async (t) => {
     const { err, dir } = await refuse(t, {
       config: 'log_level: info\n',
@@ -442,6 +526,7 @@ t.test('one bad route refuses the whole configuration', async (t) => {
 
 t.test('policies that load, for contrast', async (t) => {
   const good = [
+    'policy: {}',
     'policy: []',
     'policy:',
     'policy: {allow: {}}',
@@ -455,4 +540,46 @@ t.test('policies that load, for contrast', async (t) => {
     const config = await loadConfig(written.configFile, { env: {} })
     t.equal(config.routes.length, 1, line)
   }
+})
+
+t.test('an empty policy loads, denies every request, and warns', async (t) => {
+  const message = "an empty policy denies every request (only the route's allow_* and allowed_* fields, if any, let anyone in)"
+  // [as written on the route's line 4, the column the warning points at]
+  const empties: [string, number][] = [
+    ['policy: {}', 13],
+    ['policy: []', 13],
+    ['policy:', 12],
+  ]
+  for (const [line, col] of empties) {
+    t.test(line, async (t) => {
+      const config = `routes:\n  - from: http://a.example.com\n    to: http://127.0.0.1:9000\n    ${line}\n`
+      const written = writeConfigDir({ config })
+      t.teardown(written.cleanup)
+      const loaded = await loadConfig(written.configFile, { env: {} })
+      const decision = loaded.routes[0].policy.evaluate({ request: request(), user: USERS.ann })
+      t.equal(decision.verdict, 'deny', 'a signed-in user is denied')
+      t.strictSame(decision.reasons, [], 'with no reasons: there was nothing to match')
+
+      // The reader records the warning where the operator wrote the empty policy.
+      const lines = new LineCounter()
+      const doc = parseDocument(config, { lineCounter: lines, version: '1.2' })
+      const warnings: ConfigIssue[] = []
+      const ctx: ReadContext = { file: 'config.yaml', lines, doc, env: {}, issues: [], warnings, aliasesSeen: 0 }
+      const rules = policyReader.read(doc.getIn(['routes', 0, 'policy'], true), ctx, 'routes[0].policy')
+      t.strictSame(rules, [], 'no rules')
+      t.strictSame(ctx.issues, [], 'no issues')
+      t.strictSame(warnings, [{ file: 'config.yaml', line: 4, col, path: 'routes[0].policy', message }])
+    })
+  }
+
+  t.test('the engine on its own: no rules, one warning; a non-empty policy has none', async (t) => {
+    t.strictSame(parsePolicy({}, 'p'), { rules: [], warnings: [{ path: 'p', message }] })
+    t.strictSame(parsePolicy(null, 'p'), { rules: [], warnings: [{ path: 'p', message }] })
+    const parsed = parsePolicy({ allow: { or: [{ accept: true }] } }, 'p')
+    t.ok('rules' in parsed && parsed.rules.length === 1 && parsed.warnings.length === 0)
+  })
+
+  t.test('an empty rule inside a list is still refused', async (t) => {
+    t.strictSame(issuesOf([{}], 'p'), [{ path: 'p[0]', message: 'an empty rule; write allow: or deny:' }])
+  })
 })

@@ -1,5 +1,5 @@
 import { compileListMatcher } from '../matchers.js'
-import { claimPath } from '../claims.js'
+import { claimPaths } from '../claims.js'
 import { claimValues } from '../user.js'
 import type { CriterionDefinition } from './criterion.js'
 
@@ -12,9 +12,9 @@ export const claim: CriterionDefinition = {
   compile(value, ctx) {
     const name = ctx.subPath
     if (!name) return ctx.issues.add(ctx.path, 'claim needs a claim name: claim/NAME (e.g. claim/groups or claim/https://example.com/roles)')
-    const match = compileListMatcher(value, ctx.path, ctx.issues)
-    const path = claimPath(name)
+    const match = compileListMatcher(value, ctx.path, ctx.issues, { anyScalar: true })
+    const paths = claimPaths(name)
     // A claim the user does not have matches nothing, not even `exclude`: deny by default.
-    return match && ((k) => `(cv = ${k(claimValues)}(user, ${k(name)}, ${k(path)})) !== undefined && (${match('cv', k)})`)
+    return match && ((k) => `(cv = ${k(claimValues)}(user, ${k(name)}, ${k(paths)})) !== undefined && (${match('cv', k)})`)
   },
 }

@@ -35,9 +35,17 @@ export const callTest =
   (k) =>
     `${k(test)}(input)`
 
-/** accept, reject, authenticated_user and cors_preflight take `true` and nothing else:
- *  `false` would read as "not", which is what the `not` operator is for. */
+/** accept, reject, authenticated_user and cors_preflight take `true` (or `1`, as
+ *  Pomerium's own tests write it). Pomerium ignores the value, so there `accept: false`
+ *  still accepts; read as "never matches" it would be a criterion that does nothing.
+ *  Either way false is a mistake, so it is refused with the ways to say what was meant. */
 export function expectTrue(value: unknown, ctx: CriterionContext): true | undefined {
-  if (value === true) return true
+  if (value === true || value === 1) return true
+  if (value === false || value === 0) {
+    return ctx.issues.add(
+      ctx.path,
+      `cannot be ${value}: a criterion that could only ever not match is a mistake (Pomerium would ignore the ${value} and match); remove the criterion, or use reject or the not operator`,
+    )
+  }
   return ctx.issues.add(ctx.path, 'must be true (use the not operator to negate a criterion)')
 }

@@ -2,7 +2,8 @@ import { describe } from '../issues.js'
 import { inRange, parseIpCached, parseRange, type IpRange } from '../ip.js'
 import type { CriterionDefinition } from './criterion.js'
 
-/** An address, a CIDR range, or a list of them (IPv4 and IPv6). */
+/** An address, a CIDR range, or a list of them (IPv4 and IPv6). IPv4-mapped IPv6
+ *  (`::ffff:10.0.0.0/104`) is IPv4, in the policy and in the client's address. */
 export const sourceIp: CriterionDefinition = {
   name: 'source_ip',
   needsUser: false,
@@ -14,10 +15,10 @@ export const sourceIp: CriterionDefinition = {
     const ranges: IpRange[] = []
     items.forEach((item, i) => {
       const at = Array.isArray(value) ? `${ctx.path}[${i}]` : ctx.path
-      const range = typeof item === 'string' ? parseRange(item) : undefined
-      if (range) ranges.push(range)
-      else if (typeof item !== 'string') ctx.issues.add(at, `must be an IP address or CIDR range, got ${describe(item)}`)
-      else ctx.issues.add(at, `${JSON.stringify(item)} is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)`)
+      if (typeof item !== 'string') return ctx.issues.add(at, `must be an IP address or CIDR range, got ${describe(item)}`)
+      const parsed = parseRange(item)
+      if ('range' in parsed) ranges.push(parsed.range)
+      else ctx.issues.add(at, parsed.problem)
     })
     if (ranges.length !== items.length) return undefined
     return (k) => `(cv = ${k(parseIpCached)}(req.sourceIp)) !== undefined && (${ranges.map((range) => `${k(inRange)}(cv, ${k(range)})`).join(' || ')})`
