@@ -16,9 +16,9 @@ import { parseCookies } from '../session/cookies.js'
 import { newSessionId, type SessionData, type SessionStore } from '../session/store.js'
 import { mapClaims } from './claims.js'
 import { OidcFailure, translateOidcError } from './oidc-errors.js'
-import { chooserPage, userPage } from './pages.js'
+import { chooserPage, signOutConfirmationPage, userPage } from './pages.js'
 import { refreshTime } from './refresh.js'
-import { safeRedirect } from './redirect.js'
+import { isRouteOrigin, safeRedirect } from './redirect.js'
 import type { ProviderRegistry } from './registry.js'
 
 /** Tolerated difference between our clock and the IdP's. */
@@ -83,6 +83,28 @@ const query = (request: FastifyRequest, name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined
 }
 
+/** A request another site started: Sec-Fetch-Site says so, or (older browsers) the
+ *  Referer names another origin. */
+function isCrossSite(request: FastifyRequest, origin: string): boolean {
+  if (request.headers['sec-fetch-site'] === 'cross-site') return true
+  const referer = request.headers.referer
+  if (referer === undefined) return false
+  try {
+    return new URL(referer).origin !== origin
+  } catch {
+    return true
+  }
+}
+
+/** A POST from our own pages: browsers send Origin with every POST (and Sec-Fetch-Site);
+ *  a client that sends neither is not a browser another site could drive. */
+function isSameOrigin(request: FastifyRequest, origin: string): boolean {
+  const from = request.headers.origin
+  if (from !== undefined) return from === origin
+  const site = request.headers['sec-fetch-site']
+  return site === undefined || site === 'same-origin'
+}
+
 /** Compares secrets without leaking, through timing, how much of them matched. */
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -95,6 +117,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     const { config } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    // The origin becomes the redirect_uri the IdP is asked to return to: only hosts
+    // Gatehouse serves may start a sign-in.
+    if (!isRouteOrigin(new URL(origin), config.routes)) return page(reply, 'GH_ERR_NO_ROUTE', 'no route serves this host, so no sign-in starts here')
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
     const providers = deps.providers.list()
     if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
@@ -213,11 +238,17 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   app.get(CALLBACK_PATH, callback)
   app.get(`${CALLBACK_PATH}/:idp`, callback)
 
-  app.get(SIGN_OUT_PATH, async (request, reply) => {
+  /** Sign-out acts for the user, so a request another site made (a link, an image, a
+   *  form) gets a page with a button instead: the user confirms, and the button's POST
+   *  comes from our own origin. */
+  const signOut = async (request: FastifyRequest, reply: FastifyReply) => {
     const { config, sessions } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
+    if (request.method === 'GET' ? isCrossSite(request, origin) : !isSameOrigin(request, origin)) {
+      return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(signOutConfirmationPage(rd))
+    }
     const cookieJar = parseCookies(request.headers.cookie)
     const found = await sessions.get(cookieJar)
     const session = typeof found === 'string' ? undefined : found
@@ -232,7 +263,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       return reply.redirect(url.href, 302)
     }
     return reply.redirect(rd, 302)
-  })
+  }
+  app.get(SIGN_OUT_PATH, signOut)
+  app.post(SIGN_OUT_PATH, signOut)
 
   const whoAmI = async (request: FastifyRequest) => {
     const { config, sessions } = deps.runtime()

@@ -33,3 +33,14 @@ export function userPage(who: WhoAmI): string {
 <p><a href="/.gatehouse/sign_out">Sign out</a></p>`,
   )
 }
+
+/** Shown to a sign-out request another site made: the user confirms with a POST. */
+export function signOutConfirmationPage(rd: string): string {
+  const action = `/.gatehouse/sign_out?rd=${encodeURIComponent(rd)}`
+  return page(
+    'Sign out?',
+    `<h1>Sign out?</h1><p>Another site asked to sign you out.</p>
+<form method="post" action="${escapeHtml(action)}"><button type="submit">Sign out</button></form>
+<p><a href="${escapeHtml(rd)}">Stay signed in</a></p>`,
+  )
+}

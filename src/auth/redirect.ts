@@ -10,7 +10,8 @@ import type { Route } from '../routes/route.js'
  *  `%09`), so a target that holds any is refused rather than cleaned. */
 const UNSAFE = /[\u0000-\u001f\u007f\\]/
 
-function matchesRouteOrigin(url: URL, routes: readonly Route[]): boolean {
+/** Whether `url`'s scheme and host are those of a configured route. */
+export function isRouteOrigin(url: URL, routes: readonly Route[]): boolean {
   const host = url.host.toLowerCase()
   for (const route of routes) {
     if (`${route.origin.scheme}:` !== url.protocol) continue
@@ -52,5 +53,5 @@ function followable(rd: string | undefined, requestOrigin: string, routes: reado
   }
   if (url.username || url.password) return undefined
   if (url.origin === requestOrigin) return url
-  return matchesRouteOrigin(url, routes) ? url : undefined
+  return isRouteOrigin(url, routes) ? url : undefined
 }

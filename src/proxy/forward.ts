@@ -106,7 +106,12 @@ export function forward({ outcome, req, res, path, query, requestId, log }: Forw
       ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
     },
     ({ statusCode, headers: upstreamHeaders }) => {
-      const headers = clientResponseHeaders(upstreamHeaders, route, requestId, runtime.config.session.cookieName)
+      const headers = clientResponseHeaders(upstreamHeaders, {
+        route,
+        requestId,
+        sessionCookieName: runtime.config.session.cookieName,
+        personal: outcome.session !== undefined,
+      })
       // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
       // writeHead would otherwise let the app's replace it.
       const ours = res.getHeader('set-cookie')

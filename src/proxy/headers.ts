@@ -190,9 +190,30 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   return out
 }
 
+/** What the client's answer depends on besides the upstream's headers. */
+export interface ResponseContext {
+  readonly route: Route
+  readonly requestId: string
+  readonly sessionCookieName: string
+  /** The request carried a session: the answer is about that user. */
+  readonly personal: boolean
+}
+
+/** A response to a request that carried a session may hold that user's data: a shared
+ *  cache must never keep it for others, whatever the upstream said. `public` and
+ *  `s-maxage` are dropped and `private` added unless `private` or `no-store` is there. */
+export function personalCacheControl(value: string | string[] | undefined): string {
+  const directives = (value === undefined ? [] : ([] as string[]).concat(value).join(',').split(','))
+    .map((d) => d.trim())
+    .filter((d) => d !== '' && !/^public$/i.test(d) && !/^s-maxage\s*=/i.test(d))
+  if (!directives.some((d) => /^(private|no-store)$/i.test(d))) directives.unshift('private')
+  return directives.join(', ')
+}
+
 /** Response headers minus hop-by-hop ones and Set-Cookies for our cookies, plus the
  *  route's set_response_headers. */
-export function clientResponseHeaders(upstream: IncomingHttpHeaders, route: Route, requestId: string, sessionCookieName: string): OutgoingHttpHeaders {
+export function clientResponseHeaders(upstream: IncomingHttpHeaders, ctx: ResponseContext): OutgoingHttpHeaders {
+  const { route, requestId, sessionCookieName } = ctx
   const dropped = connectionTokens(upstream.connection)
   const out: OutgoingHttpHeaders = {}
   for (const name in upstream) {
@@ -206,6 +227,7 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders, route: Rout
     out[name] = upstream[name]
   }
   out['x-request-id'] = requestId
+  if (ctx.personal) out['cache-control'] = personalCacheControl(out['cache-control'] as string | string[] | undefined)
   for (const [name, value] of route.setResponseHeaders) out[name] = value
   return out
 }

@@ -167,12 +167,12 @@ class Handshake {
       this.refuse(err.code === 'ETIMEDOUT' ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', undefined, outcome.setCookies)
     })
 
-    const cookieName = runtime.config.session.cookieName
+    const answerContext = { route, requestId, sessionCookieName: runtime.config.session.cookieName, personal: outcome.session !== undefined }
     // The upstream declined the upgrade: relay its answer as a plain response and close,
     // so the client never gets a raw tunnel the upstream did not agree to.
     outgoing.on('response', (response) => {
       answered = true
-      const relayed = clientResponseHeaders(response.headers, route, requestId, cookieName)
+      const relayed = clientResponseHeaders(response.headers, answerContext)
       delete relayed['content-length']
       relayed.connection = 'close'
       if (outcome.setCookies) relayed['set-cookie'] = [...outcome.setCookies, ...([] as string[]).concat((relayed['set-cookie'] as string[] | undefined) ?? [])]
@@ -191,7 +191,7 @@ class Handshake {
       answered = true
       upstreamSocket.on('error', () => socket.destroy())
       socket.on('error', () => upstreamSocket.destroy())
-      const responseHeaders = clientResponseHeaders(response.headers, route, requestId, cookieName)
+      const responseHeaders = clientResponseHeaders(response.headers, answerContext)
       // clientResponseHeaders drops hop-by-hop headers; the handshake needs these two back.
       responseHeaders.connection = 'Upgrade'
       responseHeaders.upgrade = response.headers.upgrade ?? 'websocket'
