@@ -43,10 +43,27 @@ export interface IdpSettings {
 const FIRST_RETRY_MS = 1_000
 const MAX_RETRY_MS = 30_000
 
+/**
+ * RFC 6749 2.3.1 form-urlencodes client_id and secret before Basic authentication. Done
+ * as strictly as openid-client does it (`-`, `_`, `.` and `~` encoded too), some widely
+ * deployed IdPs fail to match the credentials, because they never decode them. Apache's
+ * mod_auth_openidc leaves those four as they are, and so does Gatehouse: only what
+ * form-urlencoding must encode is encoded (and a space becomes `+`).
+ */
+export function basicCredential(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()]|%20/g, (c) => (c === '%20' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+}
+
+function clientSecretBasic(secret: string): oidc.ClientAuth {
+  return (_server, client, _body, headers) => {
+    headers.set('authorization', `Basic ${Buffer.from(`${basicCredential(client.client_id)}:${basicCredential(secret)}`).toString('base64')}`)
+  }
+}
+
 function clientAuth(settings: IdpSettings): oidc.ClientAuth {
   switch (settings.tokenEndpointAuthMethod) {
     case 'client_secret_basic':
-      return oidc.ClientSecretBasic(settings.clientSecret ?? '')
+      return clientSecretBasic(settings.clientSecret ?? '')
     case 'client_secret_post':
       return oidc.ClientSecretPost(settings.clientSecret ?? '')
     case 'none':

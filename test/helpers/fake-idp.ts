@@ -88,6 +88,9 @@ export interface FakeIdpOptions {
   claims?: Record<string, unknown>
   /** Fields added to (or replacing) those of the discovery document. */
   discovery?: Record<string, unknown>
+  /** 'form' (default): Basic credentials are form-urldecoded, as RFC 6749 says. 'raw':
+   *  they are compared as sent, as some widely deployed IdPs do. */
+  basicDecoding?: 'form' | 'raw'
 }
 
 export interface FakeIdp {
@@ -150,13 +153,13 @@ async function newKey(index: number, kid = random(8)): Promise<SigningKey> {
 }
 
 /** RFC 6749 2.3.1: the client id and secret are form-urlencoded before Basic encoding. */
-function decodeBasic(header: string): { id: string; secret: string } | undefined {
+function decodeBasic(header: string, decoding: 'form' | 'raw'): { id: string; secret: string } | undefined {
   const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
   if (!m) return undefined
   const text = Buffer.from(m[1], 'base64').toString('utf8')
   const colon = text.indexOf(':')
   if (colon === -1) return undefined
-  const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '))
+  const decode = (s: string) => (decoding === 'raw' ? s : decodeURIComponent(s.replace(/\+/g, ' ')))
   try {
     return { id: decode(text.slice(0, colon)), secret: decode(text.slice(colon + 1)) }
   } catch {
@@ -285,7 +288,7 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
     counts.token++
     const body = Object.fromEntries(new URLSearchParams(await readBody(req)))
     const authorization = req.headers.authorization
-    const basic = authorization ? decodeBasic(authorization) : undefined
+    const basic = authorization ? decodeBasic(authorization, options.basicDecoding ?? 'form') : undefined
     const record: TokenRequest = {
       clientAuth: authorization && /^basic /i.test(authorization) ? 'client_secret_basic' : body.client_secret !== undefined ? 'client_secret_post' : 'none',
       ...(authorization === undefined ? {} : { authorization }),
