@@ -72,11 +72,15 @@ function makeRoomForSignIn(config: Config, jar: Record<string, string>, origin: 
   return pending.flatMap((name) => transactionCookie(config, name.slice(prefix.length), origin).write(undefined, [name]))
 }
 
-/** An error page that also clears cookies (the sign-in transaction, say). */
-function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = []) {
+/** An error page that also clears cookies (the sign-in transaction, say), with a link
+ *  to try again when a sign-in failed. */
+function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = [], retryUrl?: string) {
   if (cookies.length > 0) reply.header('set-cookie', cookies)
-  return replyError(reply, code, { detail })
+  return replyError(reply, code, { detail, retryUrl })
 }
+
+/** Starts the same sign-in again: same IdP, same destination. */
+const retryOf = (tx: Transaction) => `${SIGN_IN_PATH}?idp=${encodeURIComponent(tx.idp)}&rd=${encodeURIComponent(tx.rd)}`
 
 const query = (request: FastifyRequest, name: string): string | undefined => {
   const value = (request.query as Record<string, unknown>)[name]
@@ -175,7 +179,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     if (!tx || !sameSecret(tx.state, state))
       return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
     const provider = deps.providers.get(tx.idp)
-    if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx)
+    if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx, retryOf(tx))
     const current = new URL(`${origin}${request.raw.url}`)
     // The answer must come back where this IdP's answers come back: one that reached
     // another IdP's callback was issued by that other IdP (a mix-up), and redeeming it
@@ -229,9 +233,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         .header('cache-control', 'no-store')
         .redirect(tx.rd, 302)
     } catch (err) {
+      // What the IdP said (the user cancelled, PKCE required, invalid_client) is shown,
+      // escaped, and logged; so is which of our checks refused its answer.
       const failure = translateOidcError(err)
-      request.log.warn({ idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message } }, 'sign-in failed')
-      return page(reply, failure.code, failure.message, clearTx)
+      request.log.warn(
+        { idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message, idp_description: failure.idpDescription } },
+        'sign-in failed',
+      )
+      return page(reply, failure.code, failure.message, clearTx, retryOf(tx))
     }
   }
   // /oauth2/callback, and /oauth2/callback/<id> for IdPs that get a callback of their own.

@@ -18,11 +18,12 @@ export interface ErrorBody {
 }
 
 /** `extra` adds fields to the JSON form (e.g. sign_in_url); the HTML page ignores them. */
-export function renderError(code: ErrorCode, requestId: string, html: boolean, detail?: string, extra?: Record<string, unknown>): ErrorBody {
+export function renderError(code: ErrorCode, requestId: string, html: boolean, detail?: string, extra?: Record<string, unknown>, retryUrl?: string): ErrorBody {
   const { status, message } = ERRORS[code]
   if (!html) {
     const json: Record<string, unknown> = { error: code, status, message, request_id: requestId }
     if (detail) json.detail = detail
+    if (retryUrl) json.retry_url = retryUrl
     if (extra) Object.assign(json, extra)
     return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(json) }
   }
@@ -30,7 +31,7 @@ export function renderError(code: ErrorCode, requestId: string, html: boolean, d
   const body = page(
     title,
     `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message.charAt(0).toUpperCase() + message.slice(1))}.</p>
-${detail ? `<p>${escapeHtml(detail)}</p>` : ''}<p><small>Error <code>${code}</code> · request <code>${escapeHtml(requestId)}</code> · Gatehouse</small></p>`,
+${detail ? `<p>${escapeHtml(detail)}</p>` : ''}${retryUrl ? `<p><a href="${escapeHtml(retryUrl)}">Try again</a></p>` : ''}<p><small>Error <code>${code}</code> · request <code>${escapeHtml(requestId)}</code> · Gatehouse</small></p>`,
   )
   return { status, contentType: 'text/html; charset=utf-8', body }
 }
@@ -40,11 +41,13 @@ export interface ReplyErrorOptions {
   /** Default: HTML when the client accepts it. */
   html?: boolean
   extra?: Record<string, unknown>
+  /** Where to try again (a sign-in that failed): a link on the page, retry_url in JSON. */
+  retryUrl?: string
 }
 
 /** The error answer through fastify, with the request id and no caching. */
 export function replyError(reply: FastifyReply, code: ErrorCode, options: ReplyErrorOptions = {}) {
-  const page = renderError(code, reply.request.id, options.html ?? wantsHtml(reply.request.headers), options.detail, options.extra)
+  const page = renderError(code, reply.request.id, options.html ?? wantsHtml(reply.request.headers), options.detail, options.extra, options.retryUrl)
   return reply.code(page.status).header('cache-control', 'no-store').header('x-request-id', reply.request.id).type(page.contentType).send(page.body)
 }
 
