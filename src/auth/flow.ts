@@ -195,6 +195,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         expectedNonce: tx.nonce,
         idTokenExpected: true,
       })
+      provider.checkIdToken(tokens.id_token)
       const idClaims = tokens.claims()
       if (!idClaims) throw new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the identity provider sent no ID token')
       // openid-client checks exp but only the type of iat; a token issued in the future

@@ -40,6 +40,17 @@ function networkCode(err: unknown): string | undefined {
   return undefined
 }
 
+/** The HS algorithm of an ID token openid-client refused for its alg, if that was why:
+ *  its errors keep the offending header (or its alg) somewhere along the cause chain. */
+function hmacAlgorithm(err: unknown): string | undefined {
+  for (let e = err as { cause?: unknown; alg?: unknown; header?: { alg?: unknown } } | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const alg = e.alg ?? e.header?.alg
+    if (typeof alg === 'string') return /^HS(256|384|512)$/.test(alg) ? alg : undefined
+    e = e.cause as typeof e
+  }
+  return undefined
+}
+
 export function translateOidcError(err: unknown): OidcFailure {
   if (err instanceof OidcFailure) return err
   if (err instanceof GatehouseError) return new OidcFailure(err.code, err.code, err.message, undefined, err)
@@ -52,6 +63,16 @@ export function translateOidcError(err: unknown): OidcFailure {
   }
   const unreachable = networkCode(err)
   if (unreachable) return new OidcFailure('GH_ERR_IDP_UNAVAILABLE', unreachable, `the identity provider could not be reached (${unreachable})`, undefined, err)
+  const hmac = hmacAlgorithm(err)
+  if (hmac) {
+    return new OidcFailure(
+      'GH_ERR_SIGN_IN_FAILED',
+      'ID_TOKEN_ALG_REFUSED',
+      `the ID token is signed with ${hmac} (the client secret as the key), which is refused unless configured; if this IdP signs that way, set id_token_signed_response_alg: ${hmac}`,
+      undefined,
+      err,
+    )
+  }
   const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : ((err as Error)?.name ?? 'ERROR')
   // The library's message is generic; its cause names the check that failed.
   const cause = (err as { cause?: { message?: unknown } }).cause?.message

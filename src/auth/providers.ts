@@ -2,10 +2,12 @@
 // retried in the background, so Gatehouse starts and serves public routes while an IdP
 // is unreachable; /readyz reports it until it answers.
 
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import * as oidc from 'openid-client'
 import type { FastifyBaseLogger } from 'fastify'
 import { GatehouseError } from '../errors.js'
 import { isLoopbackUrl } from '../http/loopback.js'
+import { OidcFailure } from './oidc-errors.js'
 
 export interface IdpSettings {
   readonly id: string
@@ -34,11 +36,17 @@ export interface IdpSettings {
   readonly userinfo: boolean
   readonly logout: boolean
   readonly autoLogin: boolean
+  /** The one algorithm ID tokens must be signed with; undefined: whatever the IdP
+   *  advertises among the asymmetric ones. HS256/384/512 (the client secret as the key)
+   *  only when set. */
+  readonly idTokenAlg: string | undefined
   /** Where this IdP's authorization responses come back, when the operator fixed it. */
   readonly redirectPath: string | undefined
   /** Leave out an email the IdP marks email_verified: false (default true). */
   readonly requireVerifiedEmail: boolean
 }
+
+const isHmac = (alg: string | undefined): alg is 'HS256' | 'HS384' | 'HS512' => alg === 'HS256' || alg === 'HS384' || alg === 'HS512'
 
 const FIRST_RETRY_MS = 1_000
 const MAX_RETRY_MS = 30_000
@@ -143,7 +151,7 @@ export class IdentityProvider {
   private async discover(): Promise<oidc.Configuration> {
     const { settings } = this
     const insecure = isLoopbackUrl(settings.issuer)
-    const metadata: Partial<oidc.ClientMetadata> = {}
+    const metadata: Partial<oidc.ClientMetadata> = settings.idTokenAlg ? { id_token_signed_response_alg: settings.idTokenAlg } : {}
     const explicit = settings.endpoints.authorization && settings.endpoints.token && settings.endpoints.jwks
     let config: oidc.Configuration
     if (explicit) {
@@ -161,8 +169,40 @@ export class IdentityProvider {
     }
     if (insecure) oidc.allowInsecureRequests(config)
     // openid-client trusts an ID token from the token endpoint on TLS alone unless asked;
-    // Gatehouse always verifies its signature (and alg) against the IdP's keys.
-    oidc.enableNonRepudiationChecks(config)
+    // Gatehouse always verifies its signature (and alg) against the IdP's keys, or, for
+    // an HS algorithm the operator chose, with the client secret (checkIdToken).
+    if (!isHmac(settings.idTokenAlg)) oidc.enableNonRepudiationChecks(config)
     return config
+  }
+
+  /**
+   * The signature check openid-client cannot make: an ID token signed with the client
+   * secret (HS256/384/512, which OIDC Core allows) when the operator set that algorithm.
+   * Asymmetric tokens were already verified against the IdP's keys. Throws OidcFailure.
+   */
+  checkIdToken(idToken: string | undefined): void {
+    const alg = this.settings.idTokenAlg
+    if (!isHmac(alg) || idToken === undefined) return
+    const [header, payload, signature] = idToken.split('.')
+    const declared = (() => {
+      try {
+        return (JSON.parse(Buffer.from(header, 'base64url').toString()) as { alg?: unknown }).alg
+      } catch {
+        return undefined
+      }
+    })()
+    const expected = createHmac(`sha${alg.slice(2)}`, this.settings.clientSecret ?? '')
+      .update(`${header}.${payload}`)
+      .digest()
+    const given = Buffer.from(signature ?? '', 'base64url')
+    if (declared !== alg || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new OidcFailure(
+        'GH_ERR_SIGN_IN_FAILED',
+        'ID_TOKEN_SIGNATURE',
+        `the ID token's ${alg} signature does not verify with the client secret`,
+        undefined,
+        undefined,
+      )
+    }
   }
 }

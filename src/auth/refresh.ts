@@ -73,6 +73,7 @@ async function renew(session: Session, ctx: RefreshContext): Promise<SessionData
     if (!provider?.ready) return data
     try {
       const tokens = await oidc.refreshTokenGrant(provider.config, data.refreshToken!)
+      provider.checkIdToken(tokens.id_token)
       const idClaims = tokens.claims()
       // A new ID token must be about the same user.
       if (idClaims && idClaims.sub !== data.sub) throw new Error('the refreshed ID token names another subject')

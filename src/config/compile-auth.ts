@@ -89,6 +89,13 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
       }
     }
     const method = (s.token_endpoint_auth_method ?? DEFAULTS.idp.tokenEndpointAuthMethod) as IdpSettings['tokenEndpointAuthMethod']
+    if (s.id_token_signed_response_alg?.startsWith('HS') && !secret) {
+      problem(
+        'id_token_signed_response_alg',
+        `${s.id_token_signed_response_alg} ID tokens are signed with the client secret, so client_secret (or client_secret_file) is required`,
+      )
+      continue
+    }
     if (method !== 'none' && !secret) {
       problem('client_secret', `is required with ${method} (or set token_endpoint_auth_method: none for a public client)`)
       continue
@@ -120,6 +127,7 @@ export function compileIdps(specs: readonly Located<IdpSpec>[], baseDir: string,
         autoLogin: s.auto_login ?? DEFAULTS.idp.autoLogin,
         requireVerifiedEmail: s.require_verified_email ?? DEFAULTS.idp.requireVerifiedEmail,
         redirectPath: s.redirect_path,
+        idTokenAlg: s.id_token_signed_response_alg,
       }),
     )
   }

@@ -204,6 +204,9 @@ export const idpSpec = obj(
     logout: bool(),
     auto_login: bool(),
     require_verified_email: bool(),
+    id_token_signed_response_alg: str({
+      oneOf: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'],
+    }),
     redirect_path: str({
       expects: 'a path such as /oauth2/callback/corp',
       check: (text) =>

@@ -242,9 +242,26 @@ t.test('an unsigned ID token (alg none) is refused', async (t) => {
   })
 })
 
-t.test('an ID token in an alg the IdP does not advertise (HS256 with the client secret) is refused', async (t) => {
+t.test('an ID token in an alg the IdP does not advertise (HS256 with the client secret) is refused, naming the setting', async (t) => {
   const s = await setup(t)
   s.op.misbehave = { signing: 'hs256-client-secret' }
+  await refusesIdToken(t, s, { reason: /ID_TOKEN_ALG_REFUSED: .*set id_token_signed_response_alg: HS256/ })
+})
+
+t.test('an HS256 ID token the IdP advertises is still refused unless the operator asks for it', async (t) => {
+  const s = await setup(t, { idp: { discovery: { id_token_signing_alg_values_supported: ['RS256', 'HS256'] } } })
+  s.op.misbehave = { signing: 'hs256-client-secret' }
+  await refusesIdToken(t, s, { reason: /ID_TOKEN_ALG_REFUSED: .*set id_token_signed_response_alg: HS256/ })
+})
+
+t.test('id_token_signed_response_alg: HS256 accepts ID tokens signed with the client secret, and refuses altered ones', async (t) => {
+  const s = await setup(t, { idpYaml: '    id_token_signed_response_alg: HS256\n' })
+  s.op.misbehave = { signing: 'hs256-client-secret' }
+  const { reply, jar } = await attempt(s)
+  await assertSignedIn(t, s, reply, jar)
+  s.op.misbehave = { signing: 'hs256-tampered' }
+  await refusesIdToken(t, s, { reason: /ID_TOKEN_SIGNATURE/ })
+  s.op.misbehave = { signing: 'valid' }
   await refusesIdToken(t, s, { reason: /OAUTH_INVALID_RESPONSE/ })
 })
 

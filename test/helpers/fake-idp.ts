@@ -35,6 +35,8 @@ export type Signing =
   | 'hs256-client-secret'
   /** RS256 with a key whose kid the JWKS does not hold. */
   | 'unknown-kid'
+  /** HS256 with the client secret, then the payload swapped (sub: mallory). */
+  | 'hs256-tampered'
 
 export interface AuthorizationRequest {
   clientId: string
@@ -229,6 +231,11 @@ export async function startFakeIdp(options: FakeIdpOptions = {}): Promise<FakeId
         return `${b64json(headerFor('none'))}.${b64json(claims)}.`
       case 'hs256-client-secret':
         return new SignJWT(claims).setProtectedHeader(headerFor('HS256') as { alg: string }).sign(new TextEncoder().encode(clientSecret))
+      case 'hs256-tampered': {
+        const signed = await new SignJWT(claims).setProtectedHeader(headerFor('HS256') as { alg: string }).sign(new TextEncoder().encode(clientSecret))
+        const [header, , signature] = signed.split('.')
+        return `${header}.${b64json({ ...claims, sub: 'mallory' })}.${signature}`
+      }
     }
   }
 
