@@ -189,12 +189,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       return page(reply, 'GH_ERR_SIGN_IN_FAILED', "this answer came back to another identity provider's callback; please start again", clearTx)
     }
     try {
-      const tokens = await oidc.authorizationCodeGrant(provider.config, current, {
-        pkceCodeVerifier: tx.verifier,
-        expectedState: tx.state,
-        expectedNonce: tx.nonce,
-        idTokenExpected: true,
-      })
+      const tokens = await provider.withKeyRefetch((config) =>
+        oidc.authorizationCodeGrant(config, current, {
+          pkceCodeVerifier: tx.verifier,
+          expectedState: tx.state,
+          expectedNonce: tx.nonce,
+          idTokenExpected: true,
+        }),
+      )
       provider.checkIdToken(tokens.id_token)
       const idClaims = tokens.claims()
       if (!idClaims) throw new GatehouseError('GH_ERR_SIGN_IN_FAILED', 'the identity provider sent no ID token')

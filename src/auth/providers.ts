@@ -48,6 +48,9 @@ export interface IdpSettings {
 
 const isHmac = (alg: string | undefined): alg is 'HS256' | 'HS384' | 'HS512' => alg === 'HS256' || alg === 'HS384' || alg === 'HS512'
 
+/** At most one JWKS refetch for an unknown kid this often (see withKeyRefetch). */
+const JWKS_REFETCH_SECONDS = 5
+
 const FIRST_RETRY_MS = 1_000
 const MAX_RETRY_MS = 30_000
 
@@ -96,6 +99,10 @@ export class IdentityProvider {
   private retryTimer: NodeJS.Timeout | undefined
   private retryMs = FIRST_RETRY_MS
   private closed = false
+  /** The IdP's key set as last fetched (withKeyRefetch), and when a kid it lacked last
+   *  made Gatehouse fetch it again (seconds). */
+  private keys: oidc.ExportedJWKSCache | undefined
+  private lastRefetch = 0
 
   constructor(
     readonly settings: IdpSettings,
@@ -150,29 +157,59 @@ export class IdentityProvider {
 
   private async discover(): Promise<oidc.Configuration> {
     const { settings } = this
-    const insecure = isLoopbackUrl(settings.issuer)
-    const metadata: Partial<oidc.ClientMetadata> = settings.idTokenAlg ? { id_token_signed_response_alg: settings.idTokenAlg } : {}
     const explicit = settings.endpoints.authorization && settings.endpoints.token && settings.endpoints.jwks
-    let config: oidc.Configuration
-    if (explicit) {
-      config = new oidc.Configuration({ issuer: settings.issuer, ...overrides(settings) }, settings.clientId, metadata, clientAuth(settings))
-    } else {
-      config = await oidc.discovery(new URL(settings.issuer), settings.clientId, metadata, clientAuth(settings), {
-        execute: insecure ? [oidc.allowInsecureRequests] : [],
-        timeout: 10,
-      })
-      const server = config.serverMetadata()
-      const extra = overrides(settings)
-      if (Object.keys(extra).length > 0) {
-        config = new oidc.Configuration({ ...server, ...extra }, settings.clientId, metadata, clientAuth(settings))
-      }
-    }
-    if (insecure) oidc.allowInsecureRequests(config)
+    if (explicit) return this.configured({ issuer: settings.issuer, ...overrides(settings) })
+    const discovered = await oidc.discovery(new URL(settings.issuer), settings.clientId, this.clientMetadata(), clientAuth(settings), {
+      execute: isLoopbackUrl(settings.issuer) ? [oidc.allowInsecureRequests] : [],
+      timeout: 10,
+    })
+    return this.configured({ ...discovered.serverMetadata(), ...overrides(settings) })
+  }
+
+  private clientMetadata(): Partial<oidc.ClientMetadata> {
+    return this.settings.idTokenAlg ? { id_token_signed_response_alg: this.settings.idTokenAlg } : {}
+  }
+
+  /** A configuration for `server` with Gatehouse's settings applied. */
+  private configured(server: oidc.ServerMetadata): oidc.Configuration {
+    const { settings } = this
+    const config = new oidc.Configuration(server, settings.clientId, this.clientMetadata(), clientAuth(settings))
+    if (isLoopbackUrl(settings.issuer)) oidc.allowInsecureRequests(config)
     // openid-client trusts an ID token from the token endpoint on TLS alone unless asked;
     // Gatehouse always verifies its signature (and alg) against the IdP's keys, or, for
     // an HS algorithm the operator chose, with the client secret (checkIdToken).
     if (!isHmac(settings.idTokenAlg)) oidc.enableNonRepudiationChecks(config)
     return config
+  }
+
+  /**
+   * Runs a token request (code exchange, refresh) so that an ID token signed with a key
+   * the cached JWKS lacks (the IdP just rotated) makes one refetch of the JWKS, at most
+   * one every JWKS_REFETCH_SECONDS. openid-client refetches for an unknown kid only once
+   * its copy is a minute old, which would fail every sign-in for up to a minute after a
+   * rotation. Each request runs on its own configuration, given the key set Gatehouse
+   * keeps, dated back a minute when a refetch is allowed: an unknown kid then refetches,
+   * a known one is used as cached. A newer key set it fetched is kept.
+   */
+  async withKeyRefetch<T>(use: (config: oidc.Configuration) => Promise<T>): Promise<T> {
+    const main = this.config
+    if (isHmac(this.settings.idTokenAlg)) return use(main)
+    const config = this.configured(main.serverMetadata())
+    const kept = this.keys
+    const now = Math.floor(Date.now() / 1000)
+    const mayRefetch = kept !== undefined && now - this.lastRefetch >= JWKS_REFETCH_SECONDS
+    const given = kept && (mayRefetch ? { ...kept, uat: Math.min(kept.uat, now - 60) } : kept)
+    if (given !== undefined) oidc.setJwksCache(config, given)
+    try {
+      return await use(config)
+    } finally {
+      // A fetch during the request dates the key set anew.
+      const after = oidc.getJwksCache(config)
+      if (after !== undefined && after.uat !== given?.uat) {
+        this.keys = after
+        if (mayRefetch) this.lastRefetch = now
+      }
+    }
   }
 
   /**

@@ -72,7 +72,7 @@ async function renew(session: Session, ctx: RefreshContext): Promise<SessionData
     // The IdP is unreachable right now: keep the session and try again later.
     if (!provider?.ready) return data
     try {
-      const tokens = await oidc.refreshTokenGrant(provider.config, data.refreshToken!)
+      const tokens = await provider.withKeyRefetch((config) => oidc.refreshTokenGrant(config, data.refreshToken!))
       provider.checkIdToken(tokens.id_token)
       const idClaims = tokens.claims()
       // A new ID token must be about the same user.
