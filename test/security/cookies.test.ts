@@ -7,6 +7,7 @@ import { request } from '../helpers/client.js'
 import { upstream } from '../helpers/upstream.js'
 import { parseCookies, CONFLICTING } from '../../src/session/cookies.js'
 import { idpYaml, newSecret, provider, session, signedInGatehouse } from './signin.js'
+import { idp, TEST_CLIENT } from '../helpers/idp.js'
 
 const HOST = 'app.test'
 
@@ -61,4 +62,46 @@ t.test('unfinished sign-ins are capped, so tabs cannot grow the Cookie header wi
   const { callback } = await signIn(gh.port, { host: HOST, jar, path: '/.gatehouse/sign_in?rd=/done', login: (url) => p.login(url, 'alice') })
   t.equal(callback.status, 302)
   t.equal(callback.headers.location, `http://${HOST}/done`)
+})
+
+t.test('__Host- cookie names work over https (here: a TLS-terminating proxy in front)', async (t) => {
+  const p = await idp(t)
+  p.registerClient({ ...TEST_CLIENT, client_id: 'host-prefix', redirect_uris: [`https://${HOST}/oauth2/callback`] })
+  const app = await upstream(t)
+  const gh = await signedInGatehouse(
+    t,
+    `trusted_proxies: [127.0.0.1]
+idps:
+  - id: test
+    issuer: ${p.issuer}
+    client_id: host-prefix
+    client_secret: ${TEST_CLIENT.client_secret}
+session:
+  cookie_name: __Host-gh
+  secrets: [${newSecret()}]
+routes:
+  - from: https://${HOST}
+    to: ${app.origin}
+    allow_any_authenticated_user: true
+`,
+    HOST,
+  )
+  const viaTls = { host: HOST, 'x-forwarded-proto': 'https', accept: 'text/html' }
+  const jar = new CookieJar()
+  const start = await request(gh.port, { path: '/.gatehouse/sign_in?rd=/', headers: viaTls })
+  t.equal(start.status, 302)
+  jar.absorb(start)
+  t.ok(
+    [...jar.keys()].some((n) => n.startsWith('__Host-gh_tx_')),
+    'the sign-in cookie is a __Host- cookie too',
+  )
+  const back = new URL(await p.login(String(start.headers.location), 'alice'))
+  t.equal(back.origin, `https://${HOST}`)
+  const done = await request(gh.port, { path: back.pathname + back.search, headers: { ...viaTls, cookie: jar.header() } })
+  t.equal(done.status, 302, done.text.slice(0, 200))
+  const sessionCookie = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-gh='))
+  t.match(sessionCookie, /^__Host-gh=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Lax$/, 'Secure, Path=/ and no Domain, as browsers require')
+  jar.absorb(done)
+  const page = await request(gh.port, { path: '/', headers: { ...viaTls, cookie: jar.header() } })
+  t.equal(page.status, 200, 'signed in')
 })
