@@ -15,14 +15,14 @@ export const CONFLICTING = 'conflicting values'
  * attacker's session.
  */
 export function parseCookies(header: string | undefined): Record<string, string> {
-  // No prototype: a cookie named __proto__ or constructor is just a cookie.
-  const out: Record<string, string> = Object.create(null)
+  const out: Record<string, string> = {}
   if (!header) return out
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq === -1) continue
     const name = part.slice(0, eq).trim()
-    if (!name) continue
+    // A cookie named __proto__ would reach the object's prototype; it is never ours.
+    if (!name || name === '__proto__') continue
     const value = part.slice(eq + 1).trim()
     if (!Object.hasOwn(out, name)) out[name] = value
     else if (out[name] !== value) out[name] = CONFLICTING
