@@ -4,7 +4,6 @@
 // call, each answering in its own form; a due refresh happens the same way in all three.
 
 import t, { type Test } from 'tap'
-import WebSocket from 'ws'
 import { Metrics } from '../../src/ops/metrics.js'
 import { CookieSessionStore } from '../../src/session/cookie-store.js'
 import { setCookies, type CookieJar } from '../helpers/browser.js'
@@ -12,6 +11,7 @@ import { request } from '../helpers/client.js'
 import { idp, TEST_CLIENT, type TestIdp } from '../helpers/idp.js'
 import type { RunningGatehouse } from '../helpers/gatehouse.js'
 import { upstream } from '../helpers/upstream.js'
+import { websocketHandshake } from '../helpers/websocket.js'
 import { newSecret, session, signedInGatehouse } from '../security/signin.js'
 
 const HOST = 'app.test'
@@ -48,24 +48,9 @@ const TRANSPORTS: Record<string, { send: Transport; allowed: number }> = {
   },
   websocket: {
     allowed: 101,
-    send(gh, host, cookie) {
-      return new Promise((resolve, reject) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${gh.port}/x?q=1`, { headers: { host, ...(cookie ? { cookie } : {}) } })
-        let upgradeCookies: string[] = []
-        ws.on('upgrade', (res) => (upgradeCookies = ([] as string[]).concat(res.headers['set-cookie'] ?? [])))
-        ws.on('open', () => {
-          ws.close()
-          resolve({ status: 101, setCookies: upgradeCookies, json: undefined, user: undefined })
-        })
-        ws.on('unexpected-response', (_req, res) => {
-          let body = ''
-          res.on('data', (d: Buffer) => (body += d))
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, setCookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []), json: parse(body), user: undefined }),
-          )
-        })
-        ws.on('error', (err) => reject(err))
-      })
+    async send(gh, host, cookie) {
+      const h = await websocketHandshake(gh.port, { host, path: '/x?q=1', cookie, close: true })
+      return { status: h.status, setCookies: h.setCookies, json: parse(h.body), user: undefined }
     },
   },
   forward_auth: {

@@ -4,10 +4,10 @@
 // the user, so a group the IdP removed stops granting access.
 
 import t, { type Test } from 'tap'
-import WebSocket from 'ws'
 import { request } from '../helpers/client.js'
 import { idp, TEST_CLIENT, type OidcUser, type TestIdp } from '../helpers/idp.js'
 import { upstream } from '../helpers/upstream.js'
+import { websocketHandshake } from '../helpers/websocket.js'
 import { newSecret, session, signedInGatehouse } from './signin.js'
 
 const HOST = 'app.test'
@@ -63,18 +63,6 @@ routes:
   return { p, app, gh }
 }
 
-function websocketStatus(port: number, cookie: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: HOST, cookie } })
-    ws.on('open', () => {
-      ws.close()
-      resolve(101)
-    })
-    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
-    ws.on('error', reject)
-  })
-}
-
 t.test('names, usernames, emails and groups outside ASCII are encoded on every transport, and nothing crashes', async (t) => {
   const s = await setup(t)
   for (const user of ['zoe', 'ctl']) {
@@ -89,7 +77,7 @@ t.test('names, usernames, emails and groups outside ASCII are encoded on every t
     t.strictSame(String(seen['x-forwarded-groups']).split(',').map(decodeURIComponent), expected.groups, `${user}: a comma inside a group does not split it`)
     t.notOk('x-injected' in seen, `${user}: control characters inject nothing`)
 
-    t.equal(await websocketStatus(s.gh.port, cookie), 101, `${user}: the websocket opens`)
+    t.equal((await websocketHandshake(s.gh.port, { host: HOST, cookie, close: true })).status, 101, `${user}: the websocket opens`)
     const fa = await request(s.gh.port, { path: '/.gatehouse/auth', headers: { host: 'auth.internal', 'x-original-url': `http://${HOST}/x`, cookie } })
     t.equal(fa.status, 200, `${user}: forward-auth answers 200, not 500`)
     t.equal(decodeURIComponent(String(fa.headers['x-auth-request-user'])), expected.preferred_username)

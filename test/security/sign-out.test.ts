@@ -3,9 +3,10 @@
 // its websockets too.
 
 import t, { type Test } from 'tap'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import { request } from '../helpers/client.js'
 import { upstream } from '../helpers/upstream.js'
+import { websocketHandshake } from '../helpers/websocket.js'
 import { idpYaml, newSecret, provider, session, signedInGatehouse } from './signin.js'
 
 const HOST = 'app.test'
@@ -27,14 +28,11 @@ ${idpYaml(p, newSecret(), lifetime ? `  lifetime: ${lifetime}\n` : '')}routes:
   return { p, gh }
 }
 
-function openTunnel(port: number, cookie: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: HOST, cookie } })
-    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)))
-    ws.on('open', () => resolve({ ws, closed }))
-    ws.on('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)))
-    ws.on('error', reject)
-  })
+/** An open tunnel, or a rejection naming the status the handshake got instead. */
+async function openTunnel(port: number, cookie: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const h = await websocketHandshake(port, { host: HOST, cookie })
+  if (h.status !== 101) throw new Error(`handshake answered ${h.status}`)
+  return { ws: h.ws!, closed: h.closed! }
 }
 
 const within = <T>(promise: Promise<T>, ms: number) =>
