@@ -9,7 +9,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { registerAuthRoutes } from './auth/flow.js'
 import { ProviderRegistry } from './auth/registry.js'
 import type { Config } from './config/compile.js'
-import { writeSocketError } from './http/answers.js'
+import { GatehouseError } from './errors.js'
+import { replyError, writeSocketError } from './http/answers.js'
 import { FORWARD_AUTH_PATH, JWKS_PATH } from './http/endpoints.js'
 import { AccessLog, identifyRequest } from './ops/access-log.js'
 import type { Metrics } from './ops/metrics.js'
@@ -129,6 +130,19 @@ function createServer(config: Config, state: () => AppState | undefined, logger:
   return app
 }
 
+/** Whatever a handler throws is answered in Gatehouse's own format: a coded error with
+ *  its status, anything else as GH_ERR_INTERNAL (logged with the request id). */
+function registerErrorAnswers(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof GatehouseError) return replyError(reply, err.code, { detail: err.status < 500 ? err.message : undefined })
+    // fastify's own refusals of a malformed request keep meaning "your request".
+    const status = (err as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) return replyError(reply, 'GH_ERR_BAD_REQUEST', { detail: (err as Error).message })
+    request.log.error({ err }, 'request failed')
+    return replyError(reply, 'GH_ERR_INTERNAL')
+  })
+}
+
 /** Gatehouse's own endpoints: keys, probes, sign-in and friends, forward-auth. */
 function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
   // Upstreams fetch this to verify X-Gatehouse-Jwt-Assertion; it holds public keys only.
@@ -196,6 +210,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const app = createServer(config, () => state, options.logger)
   state = new AppState(config, app.log, options.metrics)
   state.accessLog.observe(app.server)
+  registerErrorAnswers(app)
   registerOwnEndpoints(app, state)
   registerProxy(app, state)
   registerLifecycle(app, state)

@@ -10,6 +10,9 @@ import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, IdpSpec } from './spec.js'
 
+/** Where sessions live: in the browser's cookie, or in Redis (the cookie holds a ticket). */
+export type SessionStoreSettings = { readonly kind: 'cookie' } | { readonly kind: 'redis'; readonly url: string; readonly password: string | undefined }
+
 export interface SessionSettings {
   readonly cookieName: string
   readonly secrets: readonly string[]
@@ -18,12 +21,27 @@ export interface SessionSettings {
   readonly domain: string | undefined
   readonly sameSite: SameSite
   readonly lifetimeSeconds: number
+  readonly store: SessionStoreSettings
 }
 
 let processSecret: string | undefined
 
-export function compileSession(spec: ConfigSpec['session']): SessionSettings {
+export function compileSession(spec: ConfigSpec['session'], baseDir: string, issue: (key: string, message: string) => void): SessionSettings {
   const secrets = spec?.secrets
+  let store: SessionStoreSettings = { kind: 'cookie' }
+  if (spec?.store !== undefined && spec.store !== 'cookie') {
+    let password: string | undefined
+    if (spec.store_password_file !== undefined) {
+      try {
+        password = readFileSync(path.resolve(baseDir, spec.store_password_file), 'utf8').trim()
+      } catch (err) {
+        issue('session.store_password_file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+      }
+    }
+    store = { kind: 'redis', url: spec.store, password }
+  } else if (spec?.store_password_file !== undefined) {
+    issue('session.store_password_file', 'is for a Redis store; session.store is cookie')
+  }
   return Object.freeze({
     cookieName: spec?.cookie_name ?? DEFAULTS.session.cookieName,
     // One secret per process, kept across reloads, when none is configured.
@@ -32,6 +50,7 @@ export function compileSession(spec: ConfigSpec['session']): SessionSettings {
     domain: spec?.domain,
     sameSite: (spec?.same_site ?? DEFAULTS.session.sameSite) as SameSite,
     lifetimeSeconds: spec?.lifetime === undefined ? DEFAULTS.session.lifetimeSeconds : Math.floor(spec.lifetime / 1000),
+    store,
   })
 }
 

@@ -174,7 +174,7 @@ export function compileConfig(input: CompileInput): Config {
     top('identity.signing_key_file')((err as Error).message)
   }
 
-  const session = compileSession(spec.session)
+  const session = compileSession(spec.session, baseDir, (key, message) => top(key)(message))
   checkSession(session, input.routes, top)
 
   const idpSpecs = spec.idps ?? (spec.idp ? [spec.idp] : [])

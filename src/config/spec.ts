@@ -235,6 +235,18 @@ const sessionSecret = str({
   },
 })
 
+/** `cookie`, or a Redis URL: redis://, rediss:// (TLS), redis+sentinel://host:port,host:port/master[/db],
+ *  redis+cluster://host:port,host:port. */
+const sessionStore = str({
+  expects: 'cookie or a Redis URL',
+  check(text) {
+    if (text === 'cookie') return undefined
+    const m = /^(redis|rediss|redis\+sentinel|redis\+cluster):\/\/(.+)$/.exec(text)
+    if (!m) return `must be cookie or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))}`
+    return undefined
+  },
+})
+
 export const sessionSpec = obj({
   cookie_name: str({
     check: (text) => (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(text) ? undefined : "must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)"),
@@ -243,6 +255,9 @@ export const sessionSpec = obj({
   domain: str(),
   same_site: str({ oneOf: ['lax', 'strict', 'none'] }),
   lifetime: duration(),
+  store: sessionStore,
+  /** The Redis password, read from a file (a Kubernetes Secret, say). */
+  store_password_file: str(),
 })
 
 export const identitySpec = obj({

@@ -107,10 +107,13 @@ function clearSession(step: Step): MaybePromise<Outcome> {
     : decide(step, undefined, cleared)
 }
 
-/** A store that cannot answer fails closed: no session is assumed, none is granted. */
+/** A store that cannot answer fails closed: the request is judged without a session,
+ *  so public routes keep working, and what would need a user gets 503 instead of a
+ *  sign-in that could not be kept either. */
 function storeFailed(step: Step, err: unknown): Outcome {
   step.ex.log.error({ err: { message: (err as Error)?.message } }, 'the session store failed')
-  return refusal('GH_ERR_SESSION_STORE_UNAVAILABLE', undefined, step.route)
+  const outcome = decide(step, undefined, undefined)
+  return outcome.kind === 'sign_in' ? refusal('GH_ERR_SESSION_STORE_UNAVAILABLE', 'sessions cannot be read right now; try again shortly', step.route) : outcome
 }
 
 function decide(step: Step, session: Session | undefined, setCookies: readonly string[] | undefined): Outcome {

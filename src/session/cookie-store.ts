@@ -9,7 +9,7 @@ import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
 import { LocalLocks } from './lock.js'
 import { Revocations } from './revocations.js'
-import { sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
+import { isSessionData, sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
 
 /** Decrypting costs about 10 µs: each distinct cookie value is opened once, then cached. */
 const CACHE_LIMIT = 10_000
@@ -53,7 +53,7 @@ export class CookieSessionStore implements SessionStore {
     let session = this.cache.get(joined.value)
     if (session === undefined) {
       const decoded = this.secure.read(cookies, now)
-      if (decoded.payload === undefined) return 'invalid'
+      if (decoded.reason !== undefined || !isSessionData(decoded.payload)) return 'invalid'
       session = sessionOf(decoded.payload, decoded.exp)
       if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
       this.cache.set(joined.value, session)

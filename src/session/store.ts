@@ -26,6 +26,8 @@ export interface SessionData {
   readonly accessExpiresAt?: number
   /** When to renew the access token (seconds since the epoch); absent: never. */
   readonly refreshAt?: number
+  /** The IdP's own session id (the ID token's `sid`), for back-channel logout. */
+  readonly idpSid?: string
 }
 
 export interface Session {
@@ -72,6 +74,23 @@ export interface SessionStore {
 }
 
 export const newSessionId = () => randomBytes(16).toString('base64url')
+
+/** Whether a payload that opened with our keys has the shape of session data (a ticket
+ *  of the Redis store, written under the same cookie name, does not). */
+export function isSessionData(payload: unknown): payload is SessionData {
+  const d = payload as Partial<SessionData> | undefined
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.sid === 'string' &&
+    typeof d.idp === 'string' &&
+    typeof d.sub === 'string' &&
+    typeof d.user === 'string' &&
+    Array.isArray(d.groups) &&
+    typeof d.claims === 'object' &&
+    d.claims !== null
+  )
+}
 
 /** The in-memory form of session data: its user prepared for policies. */
 export function sessionOf(data: SessionData, exp: number): Session {

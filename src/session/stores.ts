@@ -4,6 +4,7 @@
 
 import type { SessionSettings } from '../config/compile-auth.js'
 import { CookieSessionStore } from './cookie-store.js'
+import { RedisSessionStore } from './redis-store.js'
 import { Revocations } from './revocations.js'
 import type { SessionStore } from './store.js'
 
@@ -21,7 +22,9 @@ export class SessionStores {
     const key = JSON.stringify(settings)
     if (this.current?.key === key) return this.current.store
     const previous = this.current?.store
-    this.current = { key, store: new CookieSessionStore(settings, this.revocations) }
+    const store =
+      settings.store.kind === 'redis' ? new RedisSessionStore(settings, this.revocations, settings.store) : new CookieSessionStore(settings, this.revocations)
+    this.current = { key, store }
     if (previous) {
       this.retiring.add(previous)
       setTimeout(() => {

@@ -118,6 +118,7 @@ function foreignSession(secret: string): string {
     domain: undefined,
     sameSite: 'lax',
     lifetimeSeconds: 3600,
+    store: { kind: 'cookie' },
   })
   const written = store.set({ sid: 'gone', idp: 'removed-idp', sub: 'x', user: 'mallory', groups: ['developers'], claims: {} }, {}, { httpLoopback: true })
   return written.map((c) => c.split(';', 1)[0]).join('; ')

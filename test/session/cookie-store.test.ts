@@ -12,6 +12,7 @@ const settings = (lifetimeSeconds = 3600, cookieName = '_gatehouse') => ({
   domain: undefined,
   sameSite: 'lax' as const,
   lifetimeSeconds,
+  store: { kind: 'cookie' as const },
 })
 
 sessionStoreContract(t, 'cookie store', async () => {

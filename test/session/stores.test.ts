@@ -10,6 +10,7 @@ const settings = (cookieName = '_gatehouse') => ({
   domain: undefined,
   sameSite: 'lax' as const,
   lifetimeSeconds: 3600,
+  store: { kind: 'cookie' as const },
 })
 
 t.test('the same settings keep the same store; new settings get a new one', async (t) => {
