@@ -228,6 +228,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         accessExpiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in,
         refreshAt: tokens.refresh_token === undefined ? undefined : refreshTime(now, tokens.expires_in),
         idpSid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
+        signedInAt: now,
       }
       // A sign-in always starts a new session (new sid, new cookie): no fixation.
       const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })

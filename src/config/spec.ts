@@ -242,7 +242,8 @@ const sessionStore = str({
   check(text) {
     if (text === 'cookie') return undefined
     const m = /^(redis|rediss|redis\+sentinel|redis\+cluster):\/\/(.+)$/.exec(text)
-    if (!m) return `must be cookie or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))}`
+    if (!m)
+      return `must be cookie or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got ${JSON.stringify(text.replace(/\/\/[^@/]*@/, '//***@'))}`
     return undefined
   },
 })

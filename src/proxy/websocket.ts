@@ -37,7 +37,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Ends `close` when the session is signed out, revoked or expires; returns the undo. */
 function endWithSession(revocations: Revocations, session: Session, close: () => void): () => void {
-  const stopWatching = revocations.watch(session.data.sid, close)
+  const stopWatching = revocations.watch(session.data, close)
   let timer: NodeJS.Timeout
   const arm = () => {
     const left = session.exp * 1000 - Date.now()

@@ -62,7 +62,7 @@ export class CookieSessionStore implements SessionStore {
       return 'invalid'
     }
     // A signed-out session stays out, whichever copy of its cookie comes back.
-    if (this.revocations.isRevoked(session.data.sid)) return 'invalid'
+    if (this.revocations.isRevoked(session.data)) return 'invalid'
     if (this.refreshed.size > 0) {
       const newer = this.refreshed.get(session.data.sid)
       if (newer !== undefined && newer.until > now) return newer.session
@@ -85,9 +85,17 @@ export class CookieSessionStore implements SessionStore {
     const ending = this.get(cookies)
     if (typeof ending === 'object') {
       this.refreshed.delete(ending.data.sid)
-      this.revocations.revoke(ending.data.sid, ending.exp)
+      this.revocations.revoke({ sid: ending.data.sid }, ending.exp)
     }
     return (options.httpLoopback ? this.loopback : this.secure).write(undefined, cookies)
+  }
+
+  /** Sessions live in browsers, where they cannot be found: the user (or IdP session) is
+   *  remembered as revoked for as long as any of its sessions could live. */
+  async revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void> {
+    const until = nowSeconds() + this.settings.lifetimeSeconds
+    if (match.idpSid !== undefined) this.revocations.revoke({ idp: match.idp, idpSid: match.idpSid }, until)
+    if (match.sub !== undefined) this.revocations.revoke({ idp: match.idp, sub: match.sub }, until)
   }
 
   lock(sid: string): Promise<SessionLock> {

@@ -146,10 +146,14 @@ export class RedisSessionStore implements SessionStore {
       if (this.tickets.size >= CACHE_LIMIT) this.tickets.delete(this.tickets.keys().next().value!)
       this.tickets.set(joined.value, sid)
     }
-    if (this.revocations.isRevoked(sid)) return 'invalid'
     const cached = this.cache.get(sid)
-    if (cached !== undefined && cached.until > Date.now()) return cached.session.exp > nowSeconds() ? cached.session : 'invalid'
+    if (cached !== undefined && cached.until > Date.now()) return this.live(cached.session)
     return this.load(sid, cached)
+  }
+
+  /** A session as read, unless it expired or a revocation covers it. */
+  private live(session: Session): SessionLookup {
+    return session.exp > nowSeconds() && !this.revocations.isRevoked(session.data) ? session : 'invalid'
   }
 
   private async load(sid: string, previous: Cached | undefined): Promise<SessionLookup> {
@@ -172,7 +176,7 @@ export class RedisSessionStore implements SessionStore {
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(sid, { session, sealed, until: Date.now() + READ_CACHE_MS })
-    return session
+    return this.live(session)
   }
 
   async set(data: SessionData, cookies: CookieMap, options: SaveOptions): Promise<string[]> {
@@ -217,9 +221,9 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Every session of a user at an IdP, or of one of the IdP's sessions (`sid` claim). */
-  async revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<number> {
+  async revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void> {
     const index = match.idpSid !== undefined ? idpSessionKey(match.idp, match.idpSid) : match.sub !== undefined ? subjectKey(match.idp, match.sub) : undefined
-    if (index === undefined) return 0
+    if (index === undefined) return
     let sids: string[]
     try {
       sids = await this.client.smembers(index)
@@ -227,7 +231,6 @@ export class RedisSessionStore implements SessionStore {
       throw unavailable(err)
     }
     await this.revokeSessions(sids)
-    return sids.length
   }
 
   async lock(sid: string): Promise<SessionLock> {
@@ -271,6 +274,6 @@ export class RedisSessionStore implements SessionStore {
    *  itself no longer has it, so nothing needs remembering past the cache's life. */
   private forget(sid: string): void {
     this.cache.delete(sid)
-    this.revocations.revoke(sid, nowSeconds() + Math.ceil(READ_CACHE_MS / 1000) + 1)
+    this.revocations.revoke({ sid }, nowSeconds() + Math.ceil(READ_CACHE_MS / 1000) + 1)
   }
 }

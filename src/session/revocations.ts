@@ -1,49 +1,100 @@
-// Sessions ended before their time (signed out, revoked), remembered until they would
-// have expired anyway, so a copy of the cookie taken before the sign-out opens nothing.
-// Anything that holds a session open (a websocket tunnel) watches for its end here.
-// In-process: a server-side store extends this fleet-wide.
+// Sessions ended before their time, remembered until they would have expired anyway, so
+// a copy of a cookie taken before a sign-out opens nothing. A revocation names one
+// session (sign-out), every session of a user at an IdP, or every session begun in one
+// of the IdP's own sessions (back-channel logout: its `sub` or `sid`). Anything that
+// holds a session open (a websocket tunnel) watches for its end here. In-process; the
+// Redis store makes revocation fleet-wide by deleting sessions and telling replicas.
 
-/** Bounded: past this many live revocations the oldest is forgotten (and logged by the
- *  caller's store), rather than letting a flood of sign-outs grow memory without end. */
+import type { SessionData } from './store.js'
+
+/** What a revocation names. */
+export type RevocationMatch = { readonly sid: string } | { readonly idp: string; readonly sub: string } | { readonly idp: string; readonly idpSid: string }
+
+/** Bounded: past this many live revocations the oldest is forgotten, rather than letting
+ *  a flood of sign-outs grow memory without end. */
 const MAX_REVOKED = 100_000
 
+const sidKey = (sid: string) => `sid ${sid}`
+const subjectKey = (idp: string, sub: string) => `sub ${idp}\n${sub}`
+const idpSessionKey = (idp: string, idpSid: string) => `op ${idp}\n${idpSid}`
+
+function keyOf(match: RevocationMatch): string {
+  if ('sid' in match) return sidKey(match.sid)
+  return 'sub' in match ? subjectKey(match.idp, match.sub) : idpSessionKey(match.idp, match.idpSid)
+}
+
+/** The keys a session answers to. */
+function keysOf(data: SessionData): string[] {
+  const keys = [sidKey(data.sid), subjectKey(data.idp, data.sub)]
+  if (data.idpSid !== undefined) keys.push(idpSessionKey(data.idp, data.idpSid))
+  return keys
+}
+
 export class Revocations {
-  /** sid -> when the session would have expired (seconds). Insertion order is expiry
-   *  order closely enough for sweeping from the front. */
-  private readonly revoked = new Map<string, number>()
+  /** key -> when it was revoked and until when to remember it (seconds). */
+  private readonly revoked = new Map<string, { readonly at: number; readonly until: number }>()
   private readonly watchers = new Map<string, Set<() => void>>()
 
-  revoke(sid: string, expiresAt: number, now = Math.floor(Date.now() / 1000)): void {
+  /** Revokes what `match` names; remembered until `until` (the longest a matching session
+   *  could still live). Watchers of matching sessions hear of it once. */
+  revoke(match: RevocationMatch, until: number, now = Math.floor(Date.now() / 1000)): void {
     this.sweep(now)
-    if (expiresAt > now) {
+    const key = keyOf(match)
+    if (until > now) {
       if (this.revoked.size >= MAX_REVOKED) this.revoked.delete(this.revoked.keys().next().value!)
-      this.revoked.set(sid, expiresAt)
+      this.revoked.delete(key)
+      this.revoked.set(key, { at: now, until })
     }
-    const watching = this.watchers.get(sid)
+    const watching = this.watchers.get(key)
     if (watching === undefined) return
-    this.watchers.delete(sid)
+    this.watchers.delete(key)
     for (const ended of watching) ended()
   }
 
-  isRevoked(sid: string): boolean {
-    return this.revoked.size > 0 && this.revoked.has(sid)
+  /** Whether a revocation covers this session: its id, or its user or IdP session since
+   *  it began (a sign-in after a back-channel logout is a new, valid session). */
+  isRevoked(data: SessionData): boolean {
+    if (this.revoked.size === 0) return false
+    if (this.revoked.has(sidKey(data.sid))) return true
+    const began = data.signedInAt ?? 0
+    for (const key of keysOf(data).slice(1)) {
+      const entry = this.revoked.get(key)
+      if (entry !== undefined && entry.at >= began) return true
+    }
+    return false
   }
 
-  /** Calls `ended` once when `sid` is revoked; the returned function stops watching. */
-  watch(sid: string, ended: () => void): () => void {
-    let watching = this.watchers.get(sid)
-    if (watching === undefined) this.watchers.set(sid, (watching = new Set()))
-    watching.add(ended)
-    return () => {
-      watching.delete(ended)
-      if (watching.size === 0 && this.watchers.get(sid) === watching) this.watchers.delete(sid)
+  /** Calls `ended` once when a revocation covers this session; the returned function
+   *  stops watching. */
+  watch(data: SessionData, ended: () => void): () => void {
+    let done = false
+    const once = () => {
+      if (done) return
+      done = true
+      stop()
+      ended()
     }
+    const keys = keysOf(data)
+    for (const key of keys) {
+      let watching = this.watchers.get(key)
+      if (watching === undefined) this.watchers.set(key, (watching = new Set()))
+      watching.add(once)
+    }
+    const stop = () => {
+      for (const key of keys) {
+        const watching = this.watchers.get(key)
+        if (watching === undefined) continue
+        watching.delete(once)
+        if (watching.size === 0) this.watchers.delete(key)
+      }
+    }
+    return stop
   }
 
   private sweep(now: number): void {
-    for (const [sid, expiresAt] of this.revoked) {
-      if (expiresAt > now) break
-      this.revoked.delete(sid)
+    for (const [key, entry] of this.revoked) {
+      if (entry.until > now) break
+      this.revoked.delete(key)
     }
   }
 }

@@ -28,6 +28,8 @@ export interface SessionData {
   readonly refreshAt?: number
   /** The IdP's own session id (the ID token's `sid`), for back-channel logout. */
   readonly idpSid?: string
+  /** When the user signed in (seconds): revocations of the user since then cover it. */
+  readonly signedInAt?: number
 }
 
 export interface Session {
@@ -65,6 +67,9 @@ export interface SessionStore {
   set(data: SessionData, cookies: CookieMap, options: SaveOptions): MaybePromise<string[]>
   /** Ends the session the cookies carry; returns the Set-Cookie values that clear it. */
   delete(cookies: CookieMap, options: SaveOptions): MaybePromise<string[]>
+  /** Ends every session of a user at an IdP, or of one of the IdP's own sessions
+   *  (back-channel logout), wherever it is used. */
+  revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void>
   /** Exclusive access to one session (for a refresh): resolves when the lock is held.
    *  A holder that never releases is overtaken after the store's lock timeout. */
   lock(sid: string): Promise<SessionLock>

@@ -112,6 +112,22 @@ export function sessionStoreContract(t: Test, name: string, make: (t: Test) => P
     t.equal(typeof fb === 'object' ? fb.data.sid : fb, 'b')
   })
 
+  t.test(`${name}: revoking a user or an IdP session ends exactly those sessions`, async (t) => {
+    const { store } = await make(t)
+    const now = Math.floor(Date.now() / 1000)
+    const save = async (sid: string, sub: string, idpSid: string) =>
+      applySetCookies(await settle(store.set(sampleSession(sid, { sub, idpSid, signedInAt: now - 10 }), {}, SAVE)))
+    const one = await save('r1', 'ann', 'op-1')
+    const two = await save('r2', 'ann', 'op-2')
+    const other = await save('r3', 'bob', 'op-3')
+    await store.revokeMatching({ idp: 'test', idpSid: 'op-1' })
+    t.equal(await lookup(store, one), 'invalid', 'the IdP session that ended')
+    t.equal(typeof (await lookup(store, two)), 'object', "the user's other session stays")
+    await store.revokeMatching({ idp: 'test', sub: 'ann' })
+    t.equal(await lookup(store, two), 'invalid', 'every session of the user')
+    t.equal(typeof (await lookup(store, other)), 'object', 'other users stay signed in')
+  })
+
   t.test(`${name}: the lock admits one holder per session at a time`, async (t) => {
     const { store } = await make(t)
     const order: string[] = []
