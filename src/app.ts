@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { registerBackchannelLogout } from './auth/backchannel.js'
 import { registerAuthRoutes } from './auth/flow.js'
 import { ProviderRegistry } from './auth/registry.js'
 import type { Config } from './config/compile.js'
@@ -153,6 +154,7 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
     sessions: () => state.runtime.sessions.problem(),
   })
   registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers })
+  registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
   app.all(FORWARD_AUTH_PATH, forwardAuthHandler(state.pipeline))
 }
 

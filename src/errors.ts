@@ -22,6 +22,7 @@ export const ERRORS = {
   GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
   GH_ERR_DEMO_IN_PRODUCTION: { status: 500, message: 'the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production' },
   GH_ERR_NO_IDP: { status: 500, message: 'no identity provider is configured' },
+  GH_ERR_LOGOUT_TOKEN: { status: 400, message: 'the back-channel logout request is not acceptable' },
   GH_ERR_SIGN_IN_FAILED: { status: 400, message: 'sign-in could not be completed' },
   GH_ERR_IDP_UNAVAILABLE: { status: 503, message: 'the identity provider cannot be reached' },
   GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },

@@ -10,6 +10,8 @@ export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
 export const USER_PAGE_PATH = '/.gatehouse/'
 export const USER_JSON_PATH = '/.gatehouse/user'
 export const FORWARD_AUTH_PATH = '/.gatehouse/auth'
+/** OpenID Connect Back-Channel Logout: `?idp=<id>` or `/<id>` names the IdP. */
+export const BACKCHANNEL_LOGOUT_PATH = '/.gatehouse/backchannel_logout'
 export const JWKS_PATH = '/.well-known/gatehouse/jwks.json'
 export const PROBE_PATHS = { ping: '/ping', healthz: '/healthz', readyz: '/readyz' } as const
 

@@ -7,7 +7,7 @@ import { cookiePrefix } from './chunks.js'
 import { nowSeconds } from './codec.js'
 import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
-import { LocalLocks } from './lock.js'
+import { LocalLocks, OnceKeys } from './lock.js'
 import { Revocations } from './revocations.js'
 import { isSessionData, sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
 
@@ -26,6 +26,7 @@ export class CookieSessionStore implements SessionStore {
   private readonly cache = new Map<string, Session>()
   private readonly refreshed = new Map<string, { session: Session; until: number }>()
   private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
+  private readonly claims = new OnceKeys()
 
   constructor(
     readonly settings: SessionSettings,
@@ -96,6 +97,10 @@ export class CookieSessionStore implements SessionStore {
     const until = nowSeconds() + this.settings.lifetimeSeconds
     if (match.idpSid !== undefined) this.revocations.revoke({ idp: match.idp, idpSid: match.idpSid }, until)
     if (match.sub !== undefined) this.revocations.revoke({ idp: match.idp, sub: match.sub }, until)
+  }
+
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.claims.claim(key, ttlSeconds)
   }
 
   lock(sid: string): Promise<SessionLock> {

@@ -1,6 +1,6 @@
 // Exclusive access per key within this process: a queue of waiters per key, each let in
 // when the previous holder releases or its hold times out (a holder that crashed mid-way
-// must not block the session forever).
+// must not block the session forever). And keys that may be claimed only once.
 
 import type { SessionLock } from './store.js'
 
@@ -31,5 +31,22 @@ export class LocalLocks {
         },
       }
     })
+  }
+}
+
+/** Keys claimed once within their time to live, in this process (bounded). */
+export class OnceKeys {
+  private readonly until = new Map<string, number>()
+
+  claim(key: string, ttlSeconds: number, now = Date.now()): boolean {
+    for (const [k, expires] of this.until) {
+      if (expires > now) break
+      this.until.delete(k)
+    }
+    const seen = this.until.get(key)
+    if (seen !== undefined && seen > now) return false
+    if (this.until.size >= 100_000) this.until.delete(this.until.keys().next().value!)
+    this.until.set(key, now + ttlSeconds * 1000)
+    return true
   }
 }

@@ -233,6 +233,14 @@ export class RedisSessionStore implements SessionStore {
     await this.revokeSessions(sids)
   }
 
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    try {
+      return (await this.client.set(`gatehouse:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK'
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
   async lock(sid: string): Promise<SessionLock> {
     const token = randomBytes(16).toString('base64url')
     const deadline = Date.now() + LOCK_WAIT_MS

@@ -70,6 +70,9 @@ export interface SessionStore {
   /** Ends every session of a user at an IdP, or of one of the IdP's own sessions
    *  (back-channel logout), wherever it is used. */
   revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void>
+  /** True the first time `key` is claimed within `ttlSeconds`, false after: a replay
+   *  cache (logout tokens' jti), fleet-wide where the store is. */
+  claimOnce(key: string, ttlSeconds: number): Promise<boolean>
   /** Exclusive access to one session (for a refresh): resolves when the lock is held.
    *  A holder that never releases is overtaken after the store's lock timeout. */
   lock(sid: string): Promise<SessionLock>

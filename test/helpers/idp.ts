@@ -69,6 +69,8 @@ export interface IdpOptions extends Partial<
   refreshTokenTtl?: number
   /** The userinfo endpoint; default true. */
   userinfo?: boolean
+  /** OpenID Connect Back-Channel Logout to clients with a backchannel_logout_uri; default false. */
+  backchannelLogout?: boolean
   /** RP-initiated logout (end_session_endpoint); default true. */
   logout?: boolean
   /** oidc-provider accepts client_secret_basic and client_secret_post alike, whichever a
@@ -179,7 +181,18 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   }
 
   const clients = options.clients ?? [structuredClone(TEST_CLIENT) as OidcClient]
-  const { pkce = 'required', idTokenClaims, accessTokenTtl = 60, idTokenTtl, refreshTokenTtl, userinfo, logout, strictClientAuth = true, ...engine } = options
+  const {
+    pkce = 'required',
+    idTokenClaims,
+    accessTokenTtl = 60,
+    idTokenTtl,
+    refreshTokenTtl,
+    userinfo,
+    logout,
+    backchannelLogout,
+    strictClientAuth = true,
+    ...engine
+  } = options
   const running = await startOidcProvider({
     ...engine,
     host: '127.0.0.1',
@@ -198,6 +211,10 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       const features = configuration.features!
       features.userinfo = { enabled: userinfo ?? true }
       features.rpInitiatedLogout = { ...features.rpInitiatedLogout, enabled: logout ?? true }
+      features.backchannelLogout = { enabled: backchannelLogout ?? false }
+      // oidc-provider refuses to call loopback addresses (SSRF protection); every relying
+      // party in these tests is on 127.0.0.1, so its own outgoing calls go unchecked.
+      configuration.fetch = (url, init) => globalThis.fetch(url, { ...init, dispatcher: undefined } as RequestInit)
     },
   })
   if (strictClientAuth) enforceRegisteredClientAuth(running.provider)

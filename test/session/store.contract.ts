@@ -150,6 +150,13 @@ export function sessionStoreContract(t: Test, name: string, make: (t: Test) => P
     t.pass('releasing twice is harmless, and the lock is free again')
   })
 
+  t.test(`${name}: a key is claimed once within its time to live`, async (t) => {
+    const { store } = await make(t)
+    t.equal(await store.claimOnce('jti-1', 60), true)
+    t.equal(await store.claimOnce('jti-1', 60), false, 'a replay')
+    t.equal(await store.claimOnce('jti-2', 60), true, 'another key')
+  })
+
   t.test(`${name}: is ready, and closes`, async (t) => {
     const { store } = await make(t)
     t.equal(store.problem(), undefined)
