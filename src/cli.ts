@@ -1,6 +1,8 @@
 // gatehouse serve | check | test | explain | keys
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
 import { explainRequest, formatExplanation, requestFromFlags, type ExplainFlags } from './tools/explain.js'
@@ -20,7 +22,8 @@ commands:
                          show the route a request reaches, the verdict, and the rule and
                          criteria that decided; --user is {"id","email","groups","claims"},
                          omitted for no session
-  keys                   print a fresh cookie secret and ES256 signing key
+  keys [--out DIR]       a fresh cookie secret and ES256 signing key: printed, or
+                         written to DIR/cookie-secret and DIR/signing.pem
 `
 
 /** Options only explain takes. */
@@ -85,11 +88,25 @@ function fail(message: string): number {
   return 1
 }
 
-function keys(): number {
+/** A fresh cookie secret and ES256 signing key: printed, or with --out written to
+ *  DIR/cookie-secret and DIR/signing.pem (owner-only), never over existing files. */
+function keys(out: string | undefined): number {
   const secret = randomBytes(32).toString('base64')
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  console.log(`# session.secrets entry (32 random bytes, base64):\n${secret}\n`)
-  console.log(`# identity.signing_key_file contents (ES256 private key):\n${privateKey.export({ type: 'pkcs8', format: 'pem' })}`)
+  const pem = String(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+  if (out === undefined) {
+    console.log(`# session.secrets entry (32 random bytes, base64):\n${secret}\n`)
+    console.log(`# identity.signing_key_file contents (ES256 private key):\n${pem}`)
+    return 0
+  }
+  mkdirSync(out, { recursive: true, mode: 0o700 })
+  const files: [string, string][] = [
+    [path.join(out, 'cookie-secret'), `${secret}\n`],
+    [path.join(out, 'signing.pem'), pem],
+  ]
+  const existing = files.find(([file]) => existsSync(file))
+  if (existing) return fail(`${existing[0]} exists already; keys are never overwritten (remove it, or choose another --out)`)
+  for (const [file, text] of files) writeFileSync(file, text, { mode: 0o600, flag: 'wx' })
+  console.log(`wrote ${files.map(([f]) => f).join(' and ')}`)
   return 0
 }
 
@@ -108,6 +125,7 @@ export async function main(argv: string[]): Promise<number> {
         'source-ip': { type: 'string' },
         time: { type: 'string' },
         header: { type: 'string', multiple: true },
+        out: { type: 'string' },
       },
     })
   } catch (err) {
@@ -124,6 +142,10 @@ export async function main(argv: string[]): Promise<number> {
   const misplaced = command === 'explain' ? undefined : EXPLAIN_OPTIONS.find((name) => values[name] !== undefined)
   if (misplaced) {
     process.stderr.write(`--${misplaced} is an option of explain, not of ${command}\n${USAGE}`)
+    return 2
+  }
+  if (values.out !== undefined && command !== 'keys') {
+    process.stderr.write(`--out is an option of keys, not of ${command}\n${USAGE}`)
     return 2
   }
   switch (command) {
@@ -154,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
         headers: values.header,
       })
     case 'keys':
-      return keys()
+      return keys(values.out)
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`)
       return 2

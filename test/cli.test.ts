@@ -181,3 +181,20 @@ t.test('check prints warnings with file:line:col and still passes', async (t) =>
     ),
   )
 })
+
+t.test('keys --out writes an owner-only cookie secret and signing key, and never overwrites them', async (t) => {
+  const dir = configDir(t, { config: '' })
+  const out = path.join(dir.dir, 'keys')
+  const run = await runCli(['keys', '--out', out])
+  t.equal(run.code, 0, run.stderr)
+  const { readFileSync, statSync } = await import('node:fs')
+  const secret = readFileSync(path.join(out, 'cookie-secret'), 'utf8').trim()
+  t.equal(Buffer.from(secret, 'base64').length, 32)
+  t.equal(statSync(path.join(out, 'signing.pem')).mode & 0o777, 0o600, 'owner-only')
+  t.match(readFileSync(path.join(out, 'signing.pem'), 'utf8'), /BEGIN PRIVATE KEY/)
+  const again = await runCli(['keys', '--out', out])
+  t.equal(again.code, 1, 'refuses to overwrite')
+  t.equal(readFileSync(path.join(out, 'cookie-secret'), 'utf8').trim(), secret, 'the first secret is kept')
+  const misplaced = await runCli(['check', '--out', out])
+  t.equal(misplaced.code, 2)
+})

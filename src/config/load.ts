@@ -73,9 +73,12 @@ export function readYaml<T>(
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
   const problems = [...doc.errors, ...doc.warnings]
+  const sourceLines = problems.length > 0 ? text.split('\n') : []
   for (const problem of problems) {
     const { line, col } = lines.linePos(problem.pos[0])
-    const message = LIBRARY_MESSAGES[problem.code] ?? problem.message.split('\n')[0]
+    let message = LIBRARY_MESSAGES[problem.code] ?? problem.message.split('\n')[0]
+    // `[${SECRET}]` is the usual way to get here: in a flow list or mapping, { is YAML.
+    if (/\[[^\]]*\$\{|\{[^}]*\$\{/.test(sourceLines[line - 1] ?? '')) message += ' (inside [ ] or { }, quote "${VAR}" references)'
     issues.push({ file, line, col, path: '', message })
   }
   // A `%YAML 1.1` directive would bring back yes/no/on/off booleans and sexagesimal numbers.

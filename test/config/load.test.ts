@@ -365,3 +365,14 @@ t.test('a few anchors and aliases are fine, and a leading --- is allowed', async
   )
   t.strictSame(config.routes[1].setRequestHeaders, [['x-team', 'blue']])
 })
+
+t.test('an unquoted ${VAR} in a flow list gets a hint to quote it, and the quoted form works', async (t) => {
+  const dir = writeConfigDir({ config: 'session:\n  secrets: [${COOKIE_SECRET}]\n' })
+  t.teardown(dir.cleanup)
+  const err = await loadConfig(dir.configFile, { env: { COOKIE_SECRET: Buffer.alloc(32, 1).toString('base64') } }).catch((e: unknown) => e)
+  t.match((err as ConfigError).message, /quote "\$\{VAR\}" references/)
+  const quoted = writeConfigDir({ config: 'session:\n  secrets: ["${COOKIE_SECRET}"]\n' })
+  t.teardown(quoted.cleanup)
+  const config = await loadConfig(quoted.configFile, { env: { COOKIE_SECRET: Buffer.alloc(32, 1).toString('base64') } })
+  t.equal(config.session.secrets.length, 1)
+})
