@@ -2,7 +2,7 @@
 // field parsed and defaulted once, so the request path only reads plain properties.
 
 import { legacyRules, Policy } from '../policy/index.js'
-import type { IdentityToken, PathMatch, Route, TemplatePart } from '../routes/route.js'
+import type { Balancing, HealthCheck, IdentityToken, PathMatch, Route, TemplatePart } from '../routes/route.js'
 import type { Location } from '../types.js'
 import { DEFAULTS } from './defaults.js'
 import type { RouteSpec } from './spec.js'
@@ -24,6 +24,32 @@ function parseTemplate(value: string): TemplatePart[] {
   }
   if (last < value.length) parts.push(value.slice(last))
   return parts
+}
+
+/** Pomerium's hashing policies (RING_HASH, MAGLEV) keep a user on one upstream: here by
+ *  the session. */
+function balancingOf(name: string | undefined): Balancing {
+  switch (name) {
+    case undefined:
+      return DEFAULTS.route.balancing as Balancing
+    case 'RING_HASH':
+    case 'MAGLEV':
+      return 'sticky_session'
+    default:
+      return name.toLowerCase() as Balancing
+  }
+}
+
+function healthCheckOf(spec: NonNullable<RouteSpec['health_checks']>[number] | undefined): HealthCheck | undefined {
+  if (spec === undefined) return undefined
+  const d = DEFAULTS.healthCheck
+  return {
+    path: spec.http!.path!,
+    intervalMs: spec.interval || d.intervalMs,
+    timeoutMs: spec.timeout || d.timeoutMs,
+    healthyThreshold: spec.healthy_threshold ?? d.healthyThreshold,
+    unhealthyThreshold: spec.unhealthy_threshold ?? d.unhealthyThreshold,
+  }
 }
 
 export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefined, caFile: string | undefined): Route {
@@ -67,6 +93,8 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? DEFAULTS.route.tlsSkipVerify, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? DEFAULTS.route.passIdentityHeaders,
     idp: spec.idp,
+    balancing: balancingOf(spec.load_balancing_policy),
+    healthCheck: healthCheckOf(spec.health_checks?.[0]),
     maxBodyBytes: spec.max_body_size,
     policy: new Policy([...(spec.policy ?? []), ...legacyRules(spec, `${at.path} (legacy allow fields)`)]),
   }

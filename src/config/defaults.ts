@@ -50,5 +50,7 @@ export const DEFAULTS = Object.freeze({
     allowWebsockets: false,
     tlsSkipVerify: false,
     passIdentityHeaders: false,
+    balancing: 'round_robin',
   }),
+  healthCheck: Object.freeze({ intervalMs: 10_000, timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 3 }),
 } as const)

@@ -110,6 +110,33 @@ const headerValue = str({
   },
 })
 
+/** Pomerium's names (upper case) and ours; sticky_session picks by the user's session. */
+export const BALANCING_NAMES = [
+  'round_robin',
+  'least_request',
+  'random',
+  'sticky_session',
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RANDOM',
+  'RING_HASH',
+  'MAGLEV',
+] as const
+
+const healthCheck = obj(
+  {
+    http: obj(
+      { path: str({ check: (text) => (text.startsWith('/') ? undefined : `must start with /, got ${JSON.stringify(text)}`) }) },
+      { required: ['path'] },
+    ),
+    interval: duration(),
+    timeout: duration(),
+    healthy_threshold: int({ min: 1, max: 100 }),
+    unhealthy_threshold: int({ min: 1, max: 100 }),
+  },
+  { required: ['http'], expects: 'a health check: { http: { path: /healthz }, interval, timeout, healthy_threshold, unhealthy_threshold }' },
+)
+
 export const routeSpec = obj(
   {
     name: str(),
@@ -117,7 +144,8 @@ export const routeSpec = obj(
     logo_url: str(),
     from: fromUrl,
     to: oneOrList(upstreamUrl),
-    load_balancing_policy: str({ oneOf: ['round_robin', 'ROUND_ROBIN'] }),
+    load_balancing_policy: str({ oneOf: BALANCING_NAMES }),
+    health_checks: list(healthCheck, { min: 1, max: 1 }),
     prefix: absolutePath,
     path: absolutePath,
     regex: linearRegex,

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Route } from '../routes/route.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
 import { sendError } from '../http/answers.js'
+import type { Upstream } from '../upstream/balancer.js'
 import type { Forward } from './outcome.js'
 
 /** The path the upstream receives: the normalised one, with the matched prefix swapped
@@ -59,6 +60,11 @@ function cutStalledResponse(this: ServerResponse): void {
   if (this.writableNeedDrain) this.destroy()
 }
 
+/** The upstream was never reached: safe to try another member. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
+/** Methods whose repetition changes nothing (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 export interface ForwardRequest {
@@ -86,54 +92,72 @@ export function forward({ outcome, req, res, path, query, requestId, log }: Forw
   // response is cut, which aborts the upstream request and frees its pool slot.
   const { writeTimeoutMs } = runtime.config.limits
   if (writeTimeoutMs > 0) res.setTimeout(writeTimeoutMs, cutStalledResponse)
-  const upstream = runtime.upstreams.get(route)!.pick()
-  const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined)
   // Framing is decided by us, not copied: a body exists when the client declared one.
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-  // No abort signal: a client that leaves is noticed when its request body errors or
-  // when undici writes to the closed response, and the upstream request is aborted
-  // then. A per-request AbortController cost about 8% of the proxy's CPU time.
-  upstream.pool.stream(
-    {
-      path: upstreamPath(route, path) + query,
-      method: req.method!,
-      headers,
-      body: !hasBody ? null : limit !== undefined && declared === undefined ? bounded(req, limit) : req,
-      headersTimeout: route.timeoutMs,
-      bodyTimeout: route.idleTimeoutMs,
-      // Per request, because undici prefers the Host header it sends over the pool's
-      // connect options. (Supported by undici, missing from its types.)
-      ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
-    },
-    ({ statusCode, headers: upstreamHeaders }) => {
-      const headers = clientResponseHeaders(upstreamHeaders, {
-        route,
-        requestId,
-        sessionCookieName: runtime.config.session.cookieName,
-        personal: outcome.session !== undefined,
-      })
-      // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
-      // writeHead would otherwise let the app's replace it.
-      const ours = res.getHeader('set-cookie')
-      if (ours !== undefined)
-        headers['set-cookie'] = [
-          ...([] as string[]).concat(ours as string | string[]),
-          ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? []),
-        ]
-      res.writeHead(statusCode, headers)
-      return res
-    },
-    (err) => {
-      if (!err || res.destroyed) return
-      if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
-        sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
-        req.resume()
-        return
-      }
-      const code = (err as NodeJS.ErrnoException).code ?? ''
-      const timedOut = TIMEOUT_CODES.has(code)
-      log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
-      sendError(res, req.headers, timedOut ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
-    },
-  )
+  const upstreams = runtime.upstreams.get(route)!
+  const sticky = outcome.session?.data.sid
+  const first = upstreams.pick(sticky)
+  if (first === undefined) {
+    sendError(res, req.headers, 'GH_ERR_NO_HEALTHY_UPSTREAM', requestId)
+    return
+  }
+  const attempt = (upstream: Upstream, mayRetry: boolean): void => {
+    const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined)
+    upstream.inFlight++
+    // No abort signal: a client that leaves is noticed when its request body errors or
+    // when undici writes to the closed response, and the upstream request is aborted
+    // then. A per-request AbortController cost about 8% of the proxy's CPU time.
+    upstream.pool.stream(
+      {
+        path: upstreamPath(route, path) + query,
+        method: req.method!,
+        headers,
+        body: !hasBody ? null : limit !== undefined && declared === undefined ? bounded(req, limit) : req,
+        headersTimeout: route.timeoutMs,
+        bodyTimeout: route.idleTimeoutMs,
+        // Per request, because undici prefers the Host header it sends over the pool's
+        // connect options. (Supported by undici, missing from its types.)
+        ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
+      },
+      ({ statusCode, headers: upstreamHeaders }) => {
+        const headers = clientResponseHeaders(upstreamHeaders, {
+          route,
+          requestId,
+          sessionCookieName: runtime.config.session.cookieName,
+          personal: outcome.session !== undefined,
+        })
+        // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
+        // writeHead would otherwise let the app's replace it.
+        const ours = res.getHeader('set-cookie')
+        if (ours !== undefined)
+          headers['set-cookie'] = [
+            ...([] as string[]).concat(ours as string | string[]),
+            ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? []),
+          ]
+        res.writeHead(statusCode, headers)
+        return res
+      },
+      (err) => {
+        upstream.inFlight--
+        if (!err || res.destroyed) return
+        if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
+          sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
+          req.resume()
+          return
+        }
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
+        if (CONNECT_FAILURES.has(code)) {
+          // Passive ejection: a member that refuses connections gets no traffic for a while.
+          upstream.eject()
+          // Nothing reached that upstream, so a request without a body can go to another
+          // member once; one with a body was consumed and cannot be replayed.
+          const other = mayRetry && !res.headersSent ? upstreams.pick(sticky, upstream) : undefined
+          if (other !== undefined) return attempt(other, false)
+        }
+        sendError(res, req.headers, TIMEOUT_CODES.has(code) ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
+      },
+    )
+  }
+  attempt(first, !hasBody && IDEMPOTENT.has(req.method!))
 }

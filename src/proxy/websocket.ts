@@ -138,7 +138,9 @@ class Handshake {
   private tunnel(outcome: Forward): void {
     const { req, socket, head, requestId, deps } = this
     const { route, runtime } = outcome
-    const upstream = runtime.upstreams.get(route)!.pick()
+    // The same pools, balancing and health as plain requests.
+    const upstream = runtime.upstreams.get(route)!.pick(outcome.session?.data.sid)
+    if (upstream === undefined) return this.refuse('GH_ERR_NO_HEALTHY_UPSTREAM', undefined, outcome.setCookies)
     const { target } = upstream
     const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, target.host), 'websocket')
     const transport = target.protocol === 'https:' ? https : http
@@ -164,6 +166,7 @@ class Handshake {
       if (answered) return
       answered = true
       this.log.warn({ err: { code: err.code, message: err.message }, route: route.id }, 'websocket upstream failed')
+      if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH') upstream.eject()
       this.refuse(err.code === 'ETIMEDOUT' ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', undefined, outcome.setCookies)
     })
 

@@ -17,6 +17,18 @@ export interface UpstreamTls {
   readonly caFile: string | undefined
 }
 
+export type Balancing = 'round_robin' | 'least_request' | 'random' | 'sticky_session'
+
+export interface HealthCheck {
+  readonly path: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  /** Consecutive successes that bring a member back. */
+  readonly healthyThreshold: number
+  /** Consecutive failures that take a member out. */
+  readonly unhealthyThreshold: number
+}
+
 export interface Route {
   /** The route's name, or `from` plus its path matcher when it has none. */
   readonly id: string
@@ -51,6 +63,10 @@ export interface Route {
   readonly maxBodyBytes: number | undefined
   /** An identity provider this route signs users in with, skipping the chooser. */
   readonly idp: string | undefined
+  /** How a request picks among several `to`. */
+  readonly balancing: Balancing
+  /** Active health checks of every `to`; undefined: none (passive ejection only). */
+  readonly healthCheck: HealthCheck | undefined
 }
 
 /** A literal piece of a header value, or the name of a per-session value. */

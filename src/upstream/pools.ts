@@ -5,7 +5,8 @@
 import { isIP } from 'node:net'
 import { Pool } from 'undici'
 import type { UpstreamTarget } from '../types.js'
-import { RouteUpstreams } from './balancer.js'
+import { RouteUpstreams, Upstream } from './balancer.js'
+import { startHealthChecks } from './health.js'
 import type { Route, UpstreamTls } from '../routes/route.js'
 
 /** Bounds sockets per upstream so a traffic spike cannot exhaust file descriptors. */
@@ -25,6 +26,8 @@ function poolKey(target: UpstreamTarget, tls: UpstreamTls): string {
 
 export class UpstreamPools {
   private pools = new Map<string, Pool>()
+  /** The running health checks of the current config's routes. */
+  private stopChecks: (() => void)[] = []
 
   /** Builds the per-route upstream sets for a config, reusing pools that still fit and
    *  closing (gracefully, after their in-flight requests) those no route needs. */
@@ -37,16 +40,22 @@ export class UpstreamPools {
         let pool = next.get(key) ?? this.pools.get(key)
         if (!pool) pool = createPool(target, route.tls)
         next.set(key, pool)
-        return { target, pool, servername: tlsServerName(target, route.tls) }
+        return new Upstream(target, pool, tlsServerName(target, route.tls))
       })
-      byRoute.set(route, new RouteUpstreams(members))
+      byRoute.set(route, new RouteUpstreams(members, route.balancing))
     }
+    // A reload starts the new config's checks and stops the old ones.
+    for (const stop of this.stopChecks) stop()
+    this.stopChecks = []
+    for (const [route, upstreams] of byRoute) if (route.healthCheck) this.stopChecks.push(startHealthChecks(upstreams, route.healthCheck))
     for (const [key, pool] of this.pools) if (!next.has(key)) void pool.close().catch(() => {})
     this.pools = next
     return byRoute
   }
 
   async close(): Promise<void> {
+    for (const stop of this.stopChecks) stop()
+    this.stopChecks = []
     const pools = [...this.pools.values()]
     this.pools.clear()
     await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())))
