@@ -193,10 +193,16 @@ const cases: Case[] = [
   },
   {
     name: 'values outside a fixed set, with a suggestion',
-    config: `log_level: debg\n${ROUTE}    load_balancing_policy: random\n`,
+    config: `log_level: debg\n${ROUTE}    load_balancing_policy: least_requests\n`,
     expected: [
       ['config.yaml', 1, 12, 'log_level', 'must be one of fatal, error, warn, info, debug, trace, silent, got "debg" (did you mean "debug"?)'],
-      ['config.yaml', 5, 28, 'routes[0].load_balancing_policy', 'must be one of round_robin, ROUND_ROBIN, got "random"'],
+      [
+        'config.yaml',
+        5,
+        28,
+        'routes[0].load_balancing_policy',
+        'must be one of round_robin, least_request, random, sticky_session, ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, got "least_requests" (did you mean "least_request"?)',
+      ],
     ],
   },
 
