@@ -56,7 +56,7 @@ class AppState implements GatehouseState {
   runtime: Runtime
   closing = false
   readonly pools = new UpstreamPools()
-  readonly sessionStores = new SessionStores()
+  readonly sessionStores: SessionStores
   readonly tunnels = new Set<Duplex>()
   readonly providers: ProviderRegistry
   readonly pipeline: PipelineDeps
@@ -67,17 +67,28 @@ class AppState implements GatehouseState {
     readonly log: FastifyBaseLogger,
     metrics: Metrics | undefined,
   ) {
+    this.sessionStores = new SessionStores(metrics && ((ms) => metrics.storeDuration.observe(ms / 1000)))
     this.runtime = buildRuntime(config, this.pools, this.sessionStores)
     this.accessLog = new AccessLog(() => this.log, metrics)
     this.providers = new ProviderRegistry(log)
     this.providers.sync(config.idps)
     this.pipeline = { runtime: () => this.runtime, providers: this.providers, metrics, clientLimit: new ClientLimit() }
+    metrics?.watch({
+      websockets: () => this.tunnels.size,
+      upstreams: () => this.upstreamHealth(),
+      storeUp: () => this.runtime.sessions.problem() === undefined,
+    })
   }
 
   reload(config: Config): void {
     this.runtime = buildRuntime(config, this.pools, this.sessionStores)
     this.providers.sync(config.idps)
     this.log.level = config.logLevel
+  }
+
+  /** [route, upstream, gets traffic] for every member of every route, for metrics. */
+  *upstreamHealth(): Iterable<[string, string, boolean]> {
+    for (const [route, upstreams] of this.runtime.upstreams) for (const m of upstreams.members) yield [route.id, m.target.origin, m.available]
   }
 
   requestId = (req: IncomingMessage): string => {
@@ -153,7 +164,7 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
     idps: () => state.providers.problem(),
     sessions: () => state.runtime.sessions.problem(),
   })
-  registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers })
+  registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers, metrics: state.pipeline.metrics })
   registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
   app.all(FORWARD_AUTH_PATH, forwardAuthHandler(state.pipeline))
 }

@@ -85,10 +85,12 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
         if (policiesMoved) rewatch()
         for (const warning of next.warnings) app.log.warn({ warning: formatIssue(warning) }, 'configuration warning')
         app.log.info({ routes: next.routes.length }, 'configuration reloaded')
+        metrics?.reloads.inc({ result: 'applied' })
         return true
       } catch (err) {
         const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message]
         app.log.error({ issues }, 'new configuration rejected; the running configuration stays in effect')
+        metrics?.reloads.inc({ result: 'rejected' })
         return false
       }
     })

@@ -19,6 +19,7 @@ import { OidcFailure, translateOidcError } from './oidc-errors.js'
 import { chooserPage, signOutConfirmationPage, userPage } from './pages.js'
 import { refreshTime } from './refresh.js'
 import { isRouteOrigin, safeRedirect } from './redirect.js'
+import type { Metrics } from '../ops/metrics.js'
 import type { ProviderRegistry } from './registry.js'
 
 /** Tolerated difference between our clock and the IdP's. */
@@ -42,6 +43,7 @@ export interface AuthDeps {
   /** The current config and its session store, taken once per request. */
   runtime(): { readonly config: Config; readonly sessions: SessionStore }
   readonly providers: ProviderRegistry
+  readonly metrics?: Metrics
 }
 
 const random = () => randomBytes(24).toString('base64url')
@@ -233,6 +235,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       // A sign-in always starts a new session (new sid, new cookie): no fixation.
       const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })
       request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
+      deps.metrics?.signIns.inc({ idp: tx.idp, result: 'signed_in' })
       return reply
         .header('set-cookie', [...clearTx, ...sessionCookies])
         .header('cache-control', 'no-store')
@@ -241,6 +244,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       // What the IdP said (the user cancelled, PKCE required, invalid_client) is shown,
       // escaped, and logged; so is which of our checks refused its answer.
       const failure = translateOidcError(err)
+      deps.metrics?.signIns.inc({ idp: tx.idp, result: failure.code === 'GH_ERR_IDP_UNAVAILABLE' ? 'idp_unavailable' : 'refused' })
       request.log.warn(
         { idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message, idp_description: failure.idpDescription } },
         'sign-in failed',

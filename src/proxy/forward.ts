@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Route } from '../routes/route.js'
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardContext } from './headers.js'
 import { sendError } from '../http/answers.js'
+import type { Metrics } from '../ops/metrics.js'
 import type { Upstream } from '../upstream/balancer.js'
 import type { Forward } from './outcome.js'
 
@@ -76,9 +77,10 @@ export interface ForwardRequest {
   readonly query: string
   readonly requestId: string
   readonly log: FastifyBaseLogger
+  readonly metrics: Metrics | undefined
 }
 
-export function forward({ outcome, req, res, path, query, requestId, log }: ForwardRequest): void {
+export function forward({ outcome, req, res, path, query, requestId, log, metrics }: ForwardRequest): void {
   const { runtime, route } = outcome
   const limit = route.maxBodyBytes
   const declared = req.headers['content-length']
@@ -147,6 +149,7 @@ export function forward({ outcome, req, res, path, query, requestId, log }: Forw
         }
         const code = (err as NodeJS.ErrnoException).code ?? ''
         log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
+        metrics?.upstreamErrors.inc({ route: route.id, code: code || 'error' })
         if (CONNECT_FAILURES.has(code)) {
           // Passive ejection: a member that refuses connections gets no traffic for a while.
           upstream.eject()

@@ -118,6 +118,7 @@ function storeFailed(step: Step, err: unknown): Outcome {
 
 function decide(step: Step, session: Session | undefined, setCookies: readonly string[] | undefined): Outcome {
   const { ex, route } = step
+  if (session !== undefined) step.deps.metrics?.sawSession(session.data.sid)
   const client = clientAddress(ex.req, step.runtime.config.isTrustedProxy)
   const decision = authorize({
     runtime: step.runtime,

@@ -166,6 +166,7 @@ class Handshake {
       if (answered) return
       answered = true
       this.log.warn({ err: { code: err.code, message: err.message }, route: route.id }, 'websocket upstream failed')
+      this.deps.pipeline.metrics?.upstreamErrors.inc({ route: route.id, code: err.code ?? 'error' })
       if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH') upstream.eject()
       this.refuse(err.code === 'ETIMEDOUT' ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', undefined, outcome.setCookies)
     })

@@ -111,6 +111,7 @@ export class RedisSessionStore implements SessionStore {
     readonly settings: SessionSettings,
     private readonly revocations: Revocations,
     redis: RedisSettings,
+    private readonly observeRead?: (ms: number) => void,
   ) {
     const common = {
       name: settings.cookieName,
@@ -158,11 +159,13 @@ export class RedisSessionStore implements SessionStore {
 
   private async load(sid: string, previous: Cached | undefined): Promise<SessionLookup> {
     let sealed: string | null
+    const started = performance.now()
     try {
       sealed = await this.client.get(key(sid))
     } catch (err) {
       throw unavailable(err)
     }
+    this.observeRead?.(performance.now() - started)
     // Gone: signed out, revoked or expired.
     if (sealed === null) {
       this.cache.delete(sid)

@@ -17,13 +17,18 @@ export class SessionStores {
   private current: { key: string; store: SessionStore } | undefined
   private readonly retiring = new Set<SessionStore>()
 
+  /** `observeRead` hears how long each read of a server-side store took (metrics). */
+  constructor(private readonly observeRead?: (ms: number) => void) {}
+
   /** The store for these settings: the current one when they have not changed. */
   forSettings(settings: SessionSettings): SessionStore {
     const key = JSON.stringify(settings)
     if (this.current?.key === key) return this.current.store
     const previous = this.current?.store
     const store =
-      settings.store.kind === 'redis' ? new RedisSessionStore(settings, this.revocations, settings.store) : new CookieSessionStore(settings, this.revocations)
+      settings.store.kind === 'redis'
+        ? new RedisSessionStore(settings, this.revocations, settings.store, this.observeRead)
+        : new CookieSessionStore(settings, this.revocations)
     this.current = { key, store }
     if (previous) {
       this.retiring.add(previous)

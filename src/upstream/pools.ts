@@ -26,6 +26,8 @@ function poolKey(target: UpstreamTarget, tls: UpstreamTls): string {
 
 export class UpstreamPools {
   private pools = new Map<string, Pool>()
+  /** Members by route and pool, so a reload keeps what is known of their health. */
+  private members = new Map<string, Upstream>()
   /** The running health checks of the current config's routes. */
   private stopChecks: (() => void)[] = []
 
@@ -33,6 +35,7 @@ export class UpstreamPools {
    *  closing (gracefully, after their in-flight requests) those no route needs. */
   build(routes: readonly Route[]): Map<Route, RouteUpstreams> {
     const next = new Map<string, Pool>()
+    const nextMembers = new Map<string, Upstream>()
     const byRoute = new Map<Route, RouteUpstreams>()
     for (const route of routes) {
       const members = route.upstreams.map((target) => {
@@ -40,7 +43,11 @@ export class UpstreamPools {
         let pool = next.get(key) ?? this.pools.get(key)
         if (!pool) pool = createPool(target, route.tls)
         next.set(key, pool)
-        return new Upstream(target, pool, tlsServerName(target, route.tls))
+        const memberKey = `${route.id}\n${key}\n${target.weight}`
+        const kept = this.members.get(memberKey)
+        const member = kept?.pool === pool ? kept : new Upstream(target, pool, tlsServerName(target, route.tls))
+        nextMembers.set(memberKey, member)
+        return member
       })
       byRoute.set(route, new RouteUpstreams(members, route.balancing))
     }
@@ -50,6 +57,7 @@ export class UpstreamPools {
     for (const [route, upstreams] of byRoute) if (route.healthCheck) this.stopChecks.push(startHealthChecks(upstreams, route.healthCheck))
     for (const [key, pool] of this.pools) if (!next.has(key)) void pool.close().catch(() => {})
     this.pools = next
+    this.members = nextMembers
     return byRoute
   }
 
