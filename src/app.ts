@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { registerBackchannelLogout } from './auth/backchannel.js'
@@ -172,6 +173,20 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
 /** Everything else is proxied: plain HTTP through the catch-all, websockets through the
  *  server's upgrade event; CONNECT is refused. */
 function registerProxy(app: FastifyInstance, state: AppState): void {
+  // Node times out the headers of a request once its first byte arrives, but not a
+  // connection that never sends one: a client could hold thousands open for ever. One
+  // that has sent nothing after headers_timeout is closed.
+  const idleMs = state.runtime.config.limits.headersTimeoutMs
+  if (idleMs > 0) {
+    app.server.on('connection', (socket: Socket) => {
+      const timer = setTimeout(() => {
+        if (socket.bytesRead === 0) socket.destroy()
+      }, idleMs)
+      timer.unref()
+      socket.once('close', () => clearTimeout(timer))
+    })
+  }
+
   // Bodies are streamed to the upstream untouched: no parser may read them first.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
