@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { registerBackchannelLogout } from './auth/backchannel.js'
 import { registerAuthRoutes } from './auth/flow.js'
+import { registerHandoff } from './auth/handoff.js'
 import { ProviderRegistry } from './auth/registry.js'
 import type { Config } from './config/compile.js'
 import { GatehouseError } from './errors.js'
@@ -167,6 +168,7 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
   })
   registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers, metrics: state.pipeline.metrics })
   registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
+  registerHandoff(app, { runtime: () => state.runtime })
   app.all(FORWARD_AUTH_PATH, forwardAuthHandler(state.pipeline))
 }
 

@@ -18,6 +18,7 @@ import { mapClaims } from './claims.js'
 import { OidcFailure, translateOidcError } from './oidc-errors.js'
 import { chooserPage, signOutConfirmationPage, userPage } from './pages.js'
 import { refreshTime } from './refresh.js'
+import { handOff, sendToAuthenticateHost } from './handoff.js'
 import { isRouteOrigin, safeRedirect } from './redirect.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { ProviderRegistry } from './registry.js'
@@ -37,6 +38,8 @@ interface Transaction {
   readonly nonce: string
   readonly verifier?: string
   readonly rd: string
+  /** With authenticate_url: the route host's binding hash, for the handoff. */
+  readonly hb?: string
 }
 
 export interface AuthDeps {
@@ -120,13 +123,28 @@ function sameSecret(a: string, b: string): boolean {
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
   app.get(SIGN_IN_PATH, async (request, reply) => {
-    const { config } = deps.runtime()
+    const { config, sessions } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    const central = config.authenticateOrigin
+    const onCentral = central !== undefined && origin === central
     // The origin becomes the redirect_uri the IdP is asked to return to: only hosts
-    // Gatehouse serves may start a sign-in.
-    if (!isRouteOrigin(new URL(origin), config.routes)) return page(reply, 'GH_ERR_NO_ROUTE', 'no route serves this host, so no sign-in starts here')
+    // Gatehouse serves (or the authenticate host) may start a sign-in.
+    if (!onCentral && !isRouteOrigin(new URL(origin), config.routes))
+      return page(reply, 'GH_ERR_NO_ROUTE', 'no route serves this host, so no sign-in starts here')
+    // With authenticate_url, route hosts sign users in through it.
+    if (central !== undefined && !onCentral)
+      return sendToAuthenticateHost(reply, config, central, origin, new URLSearchParams(request.raw.url!.split('?')[1] ?? ''))
     const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
+    const hb = onCentral ? query(request, 'hb') : undefined
+    if (onCentral && new URL(rd).origin !== origin) {
+      // Coming back for another route host: without the route host's binding there is
+      // nothing to hand over safely.
+      if (hb === undefined || !/^[A-Za-z0-9_-]{43}$/.test(hb)) return page(reply, 'GH_ERR_BAD_REQUEST', 'start signing in from the application')
+      // Already signed in here: hand the session over without asking the IdP again.
+      const found = await sessions.get(parseCookies(request.headers.cookie))
+      if (typeof found === 'object' && config.idpIds.has(found.data.idp)) return handOff(reply, deps.runtime(), found, rd, hb)
+    }
     const providers = deps.providers.list()
     if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
     const chosen = query(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
@@ -150,6 +168,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       nonce: random(),
       ...(provider.settings.pkce ? { verifier: oidc.randomPKCECodeVerifier() } : {}),
       rd,
+      ...(hb !== undefined ? { hb } : {}),
     }
     const parameters: Record<string, string> = {
       redirect_uri: `${origin}${deps.providers.redirectPath(provider)}`,
@@ -170,6 +189,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     const { config, sessions } = deps.runtime()
     const origin = requestOrigin(request.raw, config.isTrustedProxy)
     if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
+    // With authenticate_url, answers from the IdP come back there only.
+    if (config.authenticateOrigin !== undefined && origin !== config.authenticateOrigin)
+      return page(reply, 'GH_ERR_NO_ROUTE', 'sign-in answers are taken on the authenticate host')
     const state = query(request, 'state')
     if (!state || state.length > 256) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'the answer from the identity provider carries no valid state')
     const cookieJar = parseCookies(request.headers.cookie)
@@ -236,6 +258,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })
       request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
       deps.metrics?.signIns.inc({ idp: tx.idp, result: 'signed_in' })
+      if (tx.hb !== undefined && new URL(tx.rd).origin !== origin) {
+        return handOff(reply, deps.runtime(), { data, exp: now + config.session.lifetimeSeconds }, tx.rd, tx.hb, [...clearTx, ...sessionCookies])
+      }
       return reply
         .header('set-cookie', [...clearTx, ...sessionCookies])
         .header('cache-control', 'no-store')

@@ -54,6 +54,10 @@ export interface Config {
    *  (X-Original-URL), `traefik` (X-Forwarded-Method/Proto/Host/Uri, Caddy too), or
    *  `auto` (either, never both). */
   readonly forwardAuthStyle: ForwardAuthStyle
+  /** authenticate_url's origin (`https://auth.example.com`): sign-in and the callback
+   *  happen there only, and route hosts get sessions through a handoff. Undefined:
+   *  each route host signs users in itself. */
+  readonly authenticateOrigin: string | undefined
   /** Where /metrics is served; undefined: off. */
   readonly metricsAddress: ListenAddress | undefined
   readonly logLevel: LogLevel
@@ -242,6 +246,7 @@ export function compileConfig(input: CompileInput): Config {
     },
     isTrustedProxy: trust ? (address: string) => trust(address, 0) : () => false,
     forwardAuthStyle: (spec.forward_auth?.style ?? DEFAULTS.forwardAuthStyle) as ForwardAuthStyle,
+    authenticateOrigin: spec.authenticate_url === undefined ? undefined : new URL(spec.authenticate_url).origin,
     metricsAddress: spec.metrics_address,
     logLevel: spec.log_level ?? DEFAULTS.logLevel,
     shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,

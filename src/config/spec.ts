@@ -305,9 +305,19 @@ export const demoSpec = obj({
   idp: listenAddress,
 })
 
+/** The one host where sign-in happens: scheme and host (and port) only. */
+const authenticateUrl = str({
+  expects: 'a URL such as https://auth.example.com',
+  check(text) {
+    const m = /^(https?):\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?\/?$/i.exec(text)
+    return m ? undefined : `must be a scheme and host such as https://auth.example.com (no path, query or user info), got ${JSON.stringify(text)}`
+  },
+})
+
 export const configSpec = obj(
   {
     address: listenAddress,
+    authenticate_url: authenticateUrl,
     tls_cert_file: str(),
     tls_key_file: str(),
     policies_dir: str(),

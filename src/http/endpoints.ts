@@ -10,6 +10,8 @@ export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
 export const USER_PAGE_PATH = '/.gatehouse/'
 export const USER_JSON_PATH = '/.gatehouse/user'
 export const FORWARD_AUTH_PATH = '/.gatehouse/auth'
+/** Where a route host takes a session over from the authenticate host (authenticate_url). */
+export const HANDOFF_PATH = '/.gatehouse/handoff'
 /** OpenID Connect Back-Channel Logout: `?idp=<id>` or `/<id>` names the IdP. */
 export const BACKCHANNEL_LOGOUT_PATH = '/.gatehouse/backchannel_logout'
 export const JWKS_PATH = '/.well-known/gatehouse/jwks.json'

@@ -7,7 +7,7 @@ import { cookiePrefix } from './chunks.js'
 import { nowSeconds } from './codec.js'
 import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
-import { LocalLocks, OnceKeys } from './lock.js'
+import { LocalLocks, OnceKeys, Stash } from './lock.js'
 import { Revocations } from './revocations.js'
 import { isSessionData, sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
 
@@ -27,6 +27,8 @@ export class CookieSessionStore implements SessionStore {
   private readonly refreshed = new Map<string, { session: Session; until: number }>()
   private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
   private readonly claims = new OnceKeys()
+  /** In this process: replicas that hand sessions over need the Redis store. */
+  private readonly stashed = new Stash()
 
   constructor(
     readonly settings: SessionSettings,
@@ -97,6 +99,14 @@ export class CookieSessionStore implements SessionStore {
     const until = nowSeconds() + this.settings.lifetimeSeconds
     if (match.idpSid !== undefined) this.revocations.revoke({ idp: match.idp, idpSid: match.idpSid }, until)
     if (match.sub !== undefined) this.revocations.revoke({ idp: match.idp, sub: match.sub }, until)
+  }
+
+  async stash(value: string, ttlSeconds: number): Promise<string> {
+    return this.stashed.put(value, ttlSeconds)
+  }
+
+  async unstash(code: string): Promise<string | undefined> {
+    return this.stashed.take(code)
   }
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {

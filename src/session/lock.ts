@@ -2,7 +2,7 @@
 // when the previous holder releases or its hold times out (a holder that crashed mid-way
 // must not block the session forever). And keys that may be claimed only once.
 
-import type { SessionLock } from './store.js'
+import { newCode, type SessionLock } from './store.js'
 
 export class LocalLocks {
   private readonly tails = new Map<string, Promise<void>>()
@@ -48,5 +48,27 @@ export class OnceKeys {
     if (this.until.size >= 100_000) this.until.delete(this.until.keys().next().value!)
     this.until.set(key, now + ttlSeconds * 1000)
     return true
+  }
+}
+
+/** One-time values under fresh codes, in this process (bounded). */
+export class Stash {
+  private readonly values = new Map<string, { value: string; until: number }>()
+
+  put(value: string, ttlSeconds: number, now = Date.now()): string {
+    for (const [code, entry] of this.values) {
+      if (entry.until > now) break
+      this.values.delete(code)
+    }
+    if (this.values.size >= 10_000) this.values.delete(this.values.keys().next().value!)
+    const code = newCode()
+    this.values.set(code, { value, until: now + ttlSeconds * 1000 })
+    return code
+  }
+
+  take(code: string, now = Date.now()): string | undefined {
+    const entry = this.values.get(code)
+    this.values.delete(code)
+    return entry !== undefined && entry.until > now ? entry.value : undefined
   }
 }

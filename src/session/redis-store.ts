@@ -20,7 +20,17 @@ import { nowSeconds, SessionCodec } from './codec.js'
 import { SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
 import type { Revocations } from './revocations.js'
-import { isSessionData, sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
+import {
+  isSessionData,
+  newCode,
+  sessionOf,
+  type SaveOptions,
+  type Session,
+  type SessionData,
+  type SessionLock,
+  type SessionLookup,
+  type SessionStore,
+} from './store.js'
 
 /** How long a session read from Redis is served from memory. */
 export const READ_CACHE_MS = 1_000
@@ -234,6 +244,24 @@ export class RedisSessionStore implements SessionStore {
       throw unavailable(err)
     }
     await this.revokeSessions(sids)
+  }
+
+  async stash(value: string, ttlSeconds: number): Promise<string> {
+    const code = newCode()
+    try {
+      await this.client.set(`gatehouse:stash:${code}`, value, 'EX', ttlSeconds)
+    } catch (err) {
+      throw unavailable(err)
+    }
+    return code
+  }
+
+  async unstash(code: string): Promise<string | undefined> {
+    try {
+      return (await this.client.getdel(`gatehouse:stash:${code}`)) ?? undefined
+    } catch (err) {
+      throw unavailable(err)
+    }
   }
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {

@@ -73,6 +73,11 @@ export interface SessionStore {
   /** True the first time `key` is claimed within `ttlSeconds`, false after: a replay
    *  cache (logout tokens' jti), fleet-wide where the store is. */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>
+  /** Keeps `value` for `ttlSeconds` under a fresh unguessable code (a sign-in handoff
+   *  from the authenticate host to a route host, on any replica where the store is shared). */
+  stash(value: string, ttlSeconds: number): Promise<string>
+  /** The stashed value, once: the code is spent by reading it. */
+  unstash(code: string): Promise<string | undefined>
   /** Exclusive access to one session (for a refresh): resolves when the lock is held.
    *  A holder that never releases is overtaken after the store's lock timeout. */
   lock(sid: string): Promise<SessionLock>
@@ -82,6 +87,8 @@ export interface SessionStore {
 }
 
 export const newSessionId = () => randomBytes(16).toString('base64url')
+/** A one-time code: 32 random bytes. */
+export const newCode = () => randomBytes(32).toString('base64url')
 
 /** Whether a payload that opened with our keys has the shape of session data (a ticket
  *  of the Redis store, written under the same cookie name, does not). */

@@ -157,6 +157,15 @@ export function sessionStoreContract(t: Test, name: string, make: (t: Test) => P
     t.equal(await store.claimOnce('jti-2', 60), true, 'another key')
   })
 
+  t.test(`${name}: a stashed value is read once, by its code`, async (t) => {
+    const { store } = await make(t)
+    const code = await store.stash('sealed handoff', 60)
+    t.ok(code.length >= 43, 'an unguessable code')
+    t.equal(await store.unstash(code), 'sealed handoff')
+    t.equal(await store.unstash(code), undefined, 'spent')
+    t.equal(await store.unstash('made-up'), undefined)
+  })
+
   t.test(`${name}: is ready, and closes`, async (t) => {
     const { store } = await make(t)
     t.equal(store.problem(), undefined)
