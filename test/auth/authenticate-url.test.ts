@@ -164,3 +164,46 @@ t.test('authenticate_url must be a scheme and host', async (t) => {
     message: /authenticate_url: must be a scheme and host/,
   })
 })
+
+t.test('with Redis, the authenticate host and route hosts may be served by different replicas', async (t) => {
+  const { redis } = await import('../helpers/redis.js')
+  const store = await redis(t)
+  const p = await idp(t)
+  p.registerClient({ ...TEST_CLIENT, client_id: 'central', redirect_uris: [`http://${AUTH}/oauth2/callback`] })
+  const app = await upstream(t)
+  const config = `authenticate_url: http://${AUTH}
+idps:
+  - id: test
+    issuer: ${p.issuer}
+    client_id: central
+    client_secret: ${TEST_CLIENT.client_secret}
+session:
+  secrets: [${randomBytes(32).toString('base64')}]
+  store: ${store.url}
+routes:
+  - from: http://${APP1}
+    to: ${app.origin}
+    allow_any_authenticated_user: true
+`
+  const [a, b] = [await gatehouse(t, config), await gatehouse(t, config)]
+  await waitReady(a.port, AUTH)
+  await waitReady(b.port, AUTH)
+  // Alternate replicas on every hop, as a load balancer without stickiness may.
+  const browser = new Browser()
+  let url = new URL(`http://${APP1}/`)
+  let replica = 0
+  for (let i = 0; i < 12 && url.host !== 'done'; i++) {
+    if (url.origin === new URL(p.issuer).origin) {
+      url = new URL(await p.login(url.href, 'bob'))
+      continue
+    }
+    const gh = [a, b][replica++ % 2]
+    const res = await browse(gh.port, browser.jar(url.host), url.host, url.pathname + url.search)
+    if (res.status !== 302) break
+    url = new URL(String(res.headers.location), url)
+    if (url.href === `http://${APP1}/` && i > 0) break
+  }
+  t.equal(url.href, `http://${APP1}/`, 'the sign-in went through, hop by hop on alternating replicas')
+  t.equal((await page(a, browser, APP1)).status, 200)
+  t.equal((await page(b, browser, APP1)).status, 200)
+})
