@@ -3,9 +3,8 @@
 // any session; the price is that a copied cookie stays valid until it expires.
 
 import type { SessionSettings } from '../config/compile-auth.js'
-import { cookiePrefix } from './chunks.js'
 import { nowSeconds } from './codec.js'
-import { SessionCookie } from './cookie.js'
+import { sessionCookies, type SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
 import { LocalLocks, OnceKeys, Stash } from './lock.js'
 import { Revocations } from './revocations.js'
@@ -34,20 +33,9 @@ export class CookieSessionStore implements SessionStore {
     readonly settings: SessionSettings,
     private readonly revocations: Revocations = new Revocations(),
   ) {
-    const common = {
-      name: settings.cookieName,
-      secrets: settings.secrets,
-      lifetimeSeconds: settings.lifetimeSeconds,
-      sameSite: settings.sameSite,
-      domain: settings.domain,
-    }
-    this.secure = new SessionCookie<SessionData>(common)
-    // Browsers drop SameSite=None cookies without Secure, so on plain http it becomes Lax.
-    // A prefixed name (__Host-, __Secure-) must keep Secure everywhere; browsers accept
-    // Secure cookies from http://localhost, which they count as a secure context.
-    this.loopback = cookiePrefix(settings.cookieName)
-      ? this.secure
-      : new SessionCookie<SessionData>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
+    const cookies = sessionCookies<SessionData>(settings)
+    this.secure = cookies.secure
+    this.loopback = cookies.loopback
   }
 
   get(cookies: CookieMap, now = nowSeconds()): SessionLookup {

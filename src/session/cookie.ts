@@ -2,7 +2,8 @@
 // the name a token is sealed for is the cookie's name, and the cookie's Max-Age ends
 // when the token's exp does, whether it was just issued or re-sealed with an older end.
 
-import { ChunkedCookie, type CookieOptions } from './chunks.js'
+import type { SessionSettings } from '../config/compile-auth.js'
+import { ChunkedCookie, cookiePrefix, type CookieOptions } from './chunks.js'
 import type { CookieMap } from './cookies.js'
 import { SessionCodec, failure, nowSeconds, type Decoded } from './codec.js'
 
@@ -60,4 +61,30 @@ export class SessionCookie<P extends object = Record<string, unknown>> {
 
 function isIterable(value: CookieMap | Iterable<string>): value is Iterable<string> {
   return typeof (value as Partial<Iterable<string>>)[Symbol.iterator] === 'function'
+}
+
+/** The session cookie as configured, and its variant for plain http on loopback (tests,
+ *  the demo): a store writes one or the other, as the request's origin allows. */
+export interface SessionCookies<P extends object> {
+  readonly secure: SessionCookie<P>
+  readonly loopback: SessionCookie<P>
+}
+
+export function sessionCookies<P extends object>(settings: SessionSettings, maxChunks?: number): SessionCookies<P> {
+  const common = {
+    name: settings.cookieName,
+    secrets: settings.secrets,
+    lifetimeSeconds: settings.lifetimeSeconds,
+    sameSite: settings.sameSite,
+    domain: settings.domain,
+    ...(maxChunks === undefined ? {} : { maxChunks }),
+  }
+  const secure = new SessionCookie<P>(common)
+  // Browsers drop SameSite=None cookies without Secure, so on plain http it becomes Lax.
+  // A prefixed name (__Host-, __Secure-) must keep Secure everywhere; browsers accept
+  // Secure cookies from http://localhost, which they count as a secure context.
+  const loopback = cookiePrefix(settings.cookieName)
+    ? secure
+    : new SessionCookie<P>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
+  return { secure, loopback }
 }

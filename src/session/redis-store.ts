@@ -15,9 +15,8 @@ import { randomBytes } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { SessionStoreSettings, SessionSettings } from '../config/compile-auth.js'
 import { GatehouseError } from '../errors.js'
-import { cookiePrefix } from './chunks.js'
 import { nowSeconds, SessionCodec } from './codec.js'
-import { SessionCookie } from './cookie.js'
+import { sessionCookies, type SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
 import type { Revocations } from './revocations.js'
 import {
@@ -123,18 +122,10 @@ export class RedisSessionStore implements SessionStore {
     redis: RedisSettings,
     private readonly observeRead?: (ms: number) => void,
   ) {
-    const common = {
-      name: settings.cookieName,
-      secrets: settings.secrets,
-      lifetimeSeconds: settings.lifetimeSeconds,
-      sameSite: settings.sameSite,
-      domain: settings.domain,
-      maxChunks: 1,
-    }
-    this.secure = new SessionCookie<Ticket>(common)
-    this.loopback = cookiePrefix(settings.cookieName)
-      ? this.secure
-      : new SessionCookie<Ticket>({ ...common, httpLoopback: true, sameSite: settings.sameSite === 'none' ? 'lax' : settings.sameSite })
+    // The ticket is small: one cookie, never chunks.
+    const cookies = sessionCookies<Ticket>(settings, 1)
+    this.secure = cookies.secure
+    this.loopback = cookies.loopback
     this.codec = new SessionCodec({ secrets: settings.secrets, lifetimeSeconds: settings.lifetimeSeconds, maxLength: MAX_SEALED_LENGTH })
     this.client = redisClient(redis)
     this.subscriber = redisClient(redis)

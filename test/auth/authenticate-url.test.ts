@@ -69,6 +69,23 @@ async function follow(gh: RunningGatehouse, p: TestIdp, browser: Browser, start:
   throw new Error(`too many redirects: ${hops.map((h) => h.href).join(' -> ')}`)
 }
 
+/** Signs in from `start`, stopping just before the route host takes the handoff: returns
+ *  the handoff link the browser was sent to. */
+async function untilHandoff(gh: RunningGatehouse, p: TestIdp, browser: Browser, start: string): Promise<URL> {
+  let url = new URL(start)
+  for (let i = 0; i < 10; i++) {
+    if (url.origin === new URL(p.issuer).origin) {
+      url = new URL(await p.login(url.href, 'alice'))
+      continue
+    }
+    const res = await browse(gh.port, browser.jar(url.host), url.host, url.pathname + url.search)
+    const next = new URL(String(res.headers.location), url)
+    if (next.pathname === '/.gatehouse/handoff') return next
+    url = next
+  }
+  throw new Error('no handoff')
+}
+
 const page = (gh: RunningGatehouse, browser: Browser, host: string) =>
   request(gh.port, { path: '/', headers: { host, cookie: browser.jar(host).header(), accept: 'application/json' } })
 
@@ -113,21 +130,8 @@ t.test('one sign-in on the authenticate host serves route hosts under different 
 t.test('a handoff works once, for its host, in the browser that started it', async (t) => {
   const { p, gh } = await setup(t)
   const browser = new Browser()
-  // Sign in, stopping just before the route host takes the handoff.
-  let url = new URL(`http://${APP1}/`)
-  let handoff: URL | undefined
-  for (let i = 0; i < 10 && !handoff; i++) {
-    if (url.origin === new URL(p.issuer).origin) {
-      url = new URL(await p.login(url.href, 'alice'))
-      continue
-    }
-    const res = await browse(gh.port, browser.jar(url.host), url.host, url.pathname + url.search)
-    const next = new URL(String(res.headers.location), url)
-    if (next.pathname === '/.gatehouse/handoff') handoff = next
-    url = next
-  }
-  t.ok(handoff, 'a handoff link')
-  const path = handoff!.pathname + handoff!.search
+  const handoff = await untilHandoff(gh, p, browser, `http://${APP1}/`)
+  const path = handoff.pathname + handoff.search
 
   const otherBrowser = await browse(gh.port, new CookieJar(), APP1, path)
   t.equal(otherBrowser.status, 400, 'another browser cannot take it (no binding)')
@@ -136,21 +140,10 @@ t.test('a handoff works once, for its host, in the browser that started it', asy
 
   // A fresh handoff presented on another route host.
   const browser2 = new Browser()
-  let url2 = new URL(`http://${APP1}/`)
-  let handoff2: URL | undefined
-  for (let i = 0; i < 10 && !handoff2; i++) {
-    if (url2.origin === new URL(p.issuer).origin) {
-      url2 = new URL(await p.login(url2.href, 'alice'))
-      continue
-    }
-    const res = await browse(gh.port, browser2.jar(url2.host), url2.host, url2.pathname + url2.search)
-    const next = new URL(String(res.headers.location), url2)
-    if (next.pathname === '/.gatehouse/handoff') handoff2 = next
-    url2 = next
-  }
+  const handoff2 = await untilHandoff(gh, p, browser2, `http://${APP1}/`)
   // Even with the binding cookie the APP1 browser holds, copied over to APP2.
   const onApp2 = new CookieJar(browser2.jar(APP1))
-  const elsewhere = await browse(gh.port, onApp2, APP2, handoff2!.pathname + handoff2!.search)
+  const elsewhere = await browse(gh.port, onApp2, APP2, handoff2.pathname + handoff2.search)
   t.equal(elsewhere.status, 400, 'a handoff for one host is refused on another')
   t.notOk(
     ([] as string[]).concat(elsewhere.headers['set-cookie'] ?? []).some((c) => /^_gatehouse=[^;]/.test(c)),
