@@ -29,17 +29,19 @@ function ping(port: number): Promise<boolean> {
     socket.once('connect', () => socket.write('PING\r\n'))
     socket.once('data', (d) => {
       socket.destroy()
-      resolve(d.toString().startsWith('+PONG'))
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()))
     })
     socket.once('error', () => resolve(false))
   })
 }
 
-export async function redis(t: Teardown): Promise<RunningRedis> {
+/** `password`: the server requires it (requirepass). */
+export async function redis(t: Teardown, options: { password?: string } = {}): Promise<RunningRedis> {
   const port = await freePort()
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    const auth = options.password === undefined ? [] : ['--requirepass', options.password]
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...auth], {
       stdio: 'ignore',
     })
     const until = Date.now() + 5000
