@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { benchCompile, benchDecisions } from './policy.js'
 import { benchRouteTable } from './route-table.js'
-import { BENCH_SECRET, benchSessionCookie } from './session.js'
+import { BENCH_SIGN_IN_YAML, benchSessionCookie } from './session.js'
 
 const { values } = parseArgs({
   options: {
@@ -71,17 +71,7 @@ async function startGatehouse(upstreamPort: number, port: number): Promise<void>
     `address: 127.0.0.1:${port}
 log_level: warn
 authorize_log_fields: []
-session:
-  secrets: [${BENCH_SECRET}]
-idps:
-  - id: bench
-    issuer: http://127.0.0.1:9/
-    authorization_url: http://127.0.0.1:9/authorize
-    token_url: http://127.0.0.1:9/token
-    jwks_url: http://127.0.0.1:9/jwks
-    client_id: bench
-    client_secret: bench
-`,
+${BENCH_SIGN_IN_YAML}`,
   )
   writeFileSync(
     path.join(dir, 'policies', 'bench.yaml'),

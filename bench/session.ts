@@ -5,7 +5,21 @@
 import { SessionCookie } from '../src/session/cookie.js'
 import type { SessionData } from '../src/session/store.js'
 
-export const BENCH_SECRET = Buffer.alloc(32, 7).toString('base64')
+const BENCH_SECRET = Buffer.alloc(32, 7).toString('base64')
+
+/** The session and IdP blocks of a bench config.yaml: the bench's secret, and an IdP
+ *  with explicit endpoints, so nothing is discovered (and nobody ever signs in there). */
+export const BENCH_SIGN_IN_YAML = `session:
+  secrets: [${JSON.stringify(BENCH_SECRET)}]
+idps:
+  - id: bench
+    issuer: http://127.0.0.1:9/
+    authorization_url: http://127.0.0.1:9/authorize
+    token_url: http://127.0.0.1:9/token
+    jwks_url: http://127.0.0.1:9/jwks
+    client_id: bench
+    client_secret: bench
+`
 
 export function benchSessionCookie(): string {
   const cookie = new SessionCookie<SessionData>({ name: '_gatehouse', secrets: [BENCH_SECRET], lifetimeSeconds: 3600, httpLoopback: true })

@@ -15,7 +15,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import WebSocket, { WebSocketServer } from 'ws'
-import { BENCH_SECRET, benchSessionCookie } from './session.js'
+import { BENCH_SIGN_IN_YAML, benchSessionCookie } from './session.js'
 
 const { values } = parseArgs({
   options: {
@@ -65,17 +65,7 @@ async function main() {
     path.join(work, 'config.yaml'),
     `address: 127.0.0.1:${port}
 log_level: warn
-session:
-  secrets: [${BENCH_SECRET}]
-idps:
-  - id: bench
-    issuer: http://127.0.0.1:9/
-    authorization_url: http://127.0.0.1:9/authorize
-    token_url: http://127.0.0.1:9/token
-    jwks_url: http://127.0.0.1:9/jwks
-    client_id: bench
-    client_secret: bench
-routes:
+${BENCH_SIGN_IN_YAML}routes:
   - from: http://app.test
     to: http://127.0.0.1:${upstreamPort}
     allow_websockets: true

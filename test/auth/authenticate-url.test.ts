@@ -15,13 +15,13 @@ const AUTH = 'auth.test'
 const APP1 = 'app.one.test'
 const APP2 = 'portal.other.test'
 
-async function setup(t: Test) {
+/** An IdP that knows only the authenticate host's callback, and `replicas` Gatehouse
+ *  instances sharing one config (`store`: a Redis URL, else the cookie store). */
+async function setup(t: Test, options: { replicas?: number; store?: string } = {}) {
   const p = await idp(t)
   p.registerClient({ ...TEST_CLIENT, client_id: 'central', redirect_uris: [`http://${AUTH}/oauth2/callback`] })
   const app = await upstream(t)
-  const gh = await gatehouse(
-    t,
-    `authenticate_url: http://${AUTH}
+  const config = `authenticate_url: http://${AUTH}
 idps:
   - id: test
     issuer: ${p.issuer}
@@ -29,17 +29,21 @@ idps:
     client_secret: ${TEST_CLIENT.client_secret}
 session:
   secrets: [${randomBytes(32).toString('base64')}]
-routes:
+${options.store ? `  store: ${options.store}\n` : ''}routes:
   - from: http://${APP1}
     to: ${app.origin}
     allow_any_authenticated_user: true
   - from: http://${APP2}
     to: ${app.origin}
     allow_any_authenticated_user: true
-`,
-  )
-  await waitReady(gh.port, AUTH)
-  return { p, gh }
+`
+  const fleet: RunningGatehouse[] = []
+  for (let i = 0; i < (options.replicas ?? 1); i++) {
+    const gh = await gatehouse(t, config)
+    await waitReady(gh.port, AUTH)
+    fleet.push(gh)
+  }
+  return { p, gh: fleet[0], fleet }
 }
 
 /** A browser's cookies, kept per host as browsers keep host-only cookies. */
@@ -161,26 +165,8 @@ t.test('authenticate_url must be a scheme and host', async (t) => {
 t.test('with Redis, the authenticate host and route hosts may be served by different replicas', async (t) => {
   const { redis } = await import('../helpers/redis.js')
   const store = await redis(t)
-  const p = await idp(t)
-  p.registerClient({ ...TEST_CLIENT, client_id: 'central', redirect_uris: [`http://${AUTH}/oauth2/callback`] })
-  const app = await upstream(t)
-  const config = `authenticate_url: http://${AUTH}
-idps:
-  - id: test
-    issuer: ${p.issuer}
-    client_id: central
-    client_secret: ${TEST_CLIENT.client_secret}
-session:
-  secrets: [${randomBytes(32).toString('base64')}]
-  store: ${store.url}
-routes:
-  - from: http://${APP1}
-    to: ${app.origin}
-    allow_any_authenticated_user: true
-`
-  const [a, b] = [await gatehouse(t, config), await gatehouse(t, config)]
-  await waitReady(a.port, AUTH)
-  await waitReady(b.port, AUTH)
+  const { p, fleet } = await setup(t, { replicas: 2, store: store.url })
+  const [a, b] = fleet
   // Alternate replicas on every hop, as a load balancer without stickiness may.
   const browser = new Browser()
   let url = new URL(`http://${APP1}/`)
