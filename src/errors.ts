@@ -20,6 +20,7 @@ export const ERRORS = {
   GH_ERR_UPSTREAM_UNAVAILABLE: { status: 502, message: 'the upstream could not be reached' },
   GH_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'no upstream of this route is healthy' },
   GH_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
+  GH_ERR_LISTEN: { status: 500, message: 'an address to listen on cannot be used' },
   GH_ERR_SHUTTING_DOWN: { status: 503, message: 'Gatehouse is shutting down' },
   GH_ERR_DEMO_IN_PRODUCTION: { status: 500, message: 'the demo (development IdP, demo upstream) refuses to run with NODE_ENV=production' },
   GH_ERR_NO_IDP: { status: 500, message: 'no identity provider is configured' },

@@ -6,7 +6,7 @@ import { buildApp } from './app.js'
 import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
 import { watchConfig, type ConfigWatcher } from './config/watch.js'
-import { ConfigError, formatIssue } from './errors.js'
+import { ConfigError, formatIssue, GatehouseError } from './errors.js'
 import { startDemo } from './demo/demo.js'
 import { Metrics } from './ops/metrics.js'
 
@@ -30,6 +30,22 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   return changed
 }
 
+/** A listener that could not start, said as the operator can act on it: which
+ *  listener, which address, why, and what to change. */
+export function listenFailure(what: string, setting: string, address: { host: string; port: number }, err: unknown): GatehouseError {
+  const code = (err as NodeJS.ErrnoException)?.code
+  const where = `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
+  const why =
+    code === 'EADDRINUSE'
+      ? `another process already listens there; stop it or change ${setting}`
+      : code === 'EACCES'
+        ? `this user may not listen there (ports below 1024 need privileges); change ${setting}`
+        : code === 'EADDRNOTAVAIL'
+          ? `this machine has no such address; change ${setting}`
+          : `${(err as Error)?.message ?? 'it failed'}; check ${setting}`
+  return new GatehouseError('GH_ERR_LISTEN', `${what} cannot listen on ${where}: ${why}`, { cause: err })
+}
+
 export interface ServeOptions {
   logger?: FastifyBaseLogger
   /** Watch the files for changes (default true); SIGHUP reloads either way. */
@@ -41,7 +57,13 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
   let current = initial
   const demo = await startDemo(initial)
   const metrics = initial.metricsAddress ? new Metrics() : undefined
-  const metricsServer = metrics ? await metrics.listen(initial.metricsAddress!) : undefined
+  let metricsServer: import('node:http').Server | undefined
+  try {
+    metricsServer = metrics ? await metrics.listen(initial.metricsAddress!) : undefined
+  } catch (err) {
+    await demo?.close()
+    throw listenFailure('the metrics listener', 'metrics_address', initial.metricsAddress!, err)
+  }
   const app = await buildApp(initial, { logger: options.logger, metrics })
   try {
     await app.listen({ host: initial.address.host, port: initial.address.port })
@@ -50,7 +72,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     await app.close()
     await demo?.close()
     metricsServer?.close()
-    throw err
+    throw listenFailure('Gatehouse', 'address in config.yaml', initial.address, err)
   }
   for (const warning of initial.warnings) app.log.warn({ warning: formatIssue(warning) }, 'configuration warning')
   if (initial.session.ephemeral) {

@@ -198,3 +198,28 @@ t.test('keys --out writes an owner-only cookie secret and signing key, and never
   const misplaced = await runCli(['check', '--out', out])
   t.equal(misplaced.code, 2)
 })
+
+t.test('an unknown command gets a suggestion', async (t) => {
+  const run = await runCli(['chek'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, /^unknown command "chek" \(did you mean "check"\?\)/)
+})
+
+t.test('a busy port is named, with the setting to change', async (t) => {
+  const net = await import('node:net')
+  const busy = net.createServer()
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => busy.close(() => r())))
+  const port = (busy.address() as import('node:net').AddressInfo).port
+  const dir = configDir(t, { config: `address: 127.0.0.1:${port}\nlog_level: silent\n` })
+  const run = await runCli(['serve', '--config', dir.configFile])
+  t.equal(run.code, 1)
+  t.match(
+    run.stderr,
+    new RegExp(`Gatehouse cannot listen on 127\\.0\\.0\\.1:${port}: another process already listens there; stop it or change address in config\\.yaml`),
+  )
+  const metrics = configDir(t, { config: `address: 127.0.0.1:0\nmetrics_address: 127.0.0.1:${port}\nlog_level: silent\n` })
+  const second = await runCli(['serve', '--config', metrics.configFile])
+  t.equal(second.code, 1)
+  t.match(second.stderr, /the metrics listener cannot listen on .*: another process already listens there; stop it or change metrics_address/)
+})

@@ -168,18 +168,18 @@ cases:
     'syntax.test.yaml': 'route: kasm\ncases:\n  - name: [unclosed\n',
   })
   t.equal(run.code, 1)
-  t.match(run.stdout, /^(PASS .*\n){4}4 passed, 0 failed\n$/, 'the valid file still runs')
+  t.match(run.stdout, /^(PASS .*\n){4}4 passed, 3 failed\n$/, 'the valid file still runs, and each broken file counts as a failure')
   const bad = dir.file('bad.test.yaml')
   const lines = run.stderr.trimEnd().split('\n')
   t.same(lines.slice(0, 4), [
-    `${bad}:5:5 cases[0].expcet: unknown key (did you mean "expect"?)`,
-    `${bad}:3:5 cases[0]: missing required key "expect"`,
-    `${bad}:7:59 cases[1].request.source_ip: must be an IPv4 or IPv6 address, got "localhost"`,
-    `${bad}:8:13 cases[1].expect: must be one of allow, deny, sign_in, got "forbidden"`,
+    `FAIL ${bad}:5:5 cases[0].expcet: unknown key (did you mean "expect"?)`,
+    `FAIL ${bad}:3:5 cases[0]: missing required key "expect"`,
+    `FAIL ${bad}:7:59 cases[1].request.source_ip: must be an IPv4 or IPv6 address, got "localhost"`,
+    `FAIL ${bad}:8:13 cases[1].expect: must be one of allow, deny, sign_in, got "forbidden"`,
   ])
-  t.match(lines[4], new RegExp(`^${dir.file('syntax.test.yaml').replace(/[.]/g, '\\.')}:\\d+:\\d+ `))
-  t.ok(lines.includes(`${dir.file('unknown.test.yaml')}:1:8 route: no route is named "grafana"; routes: kasm, kasm-console, office, closed`), run.stderr)
-  t.equal(lines.at(-1), '6 errors in policy test files')
+  t.match(lines[4], new RegExp(`^FAIL ${dir.file('syntax.test.yaml').replace(/[.]/g, '\\.')}:\\d+:\\d+ `))
+  t.ok(lines.includes(`FAIL ${dir.file('unknown.test.yaml')}:1:8 route: no route is named "grafana"; routes: kasm, kasm-console, office, closed`), run.stderr)
+  t.equal(lines.length, 6, 'every problem, each on one line')
 })
 
 t.test('no test files: said so, exit 0; a broken config: its errors, exit 1', async (t) => {
