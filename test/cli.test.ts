@@ -223,3 +223,16 @@ t.test('a busy port is named, with the setting to change', async (t) => {
   t.equal(second.code, 1)
   t.match(second.stderr, /the metrics listener cannot listen on .*: another process already listens there; stop it or change metrics_address/)
 })
+
+t.test('check warns about a route nobody can enter, and still passes', async (t) => {
+  const dir = configDir(t, {
+    config:
+      'routes:\n  - name: locked\n    from: http://a.example.com\n    to: http://127.0.0.1:9000\n  - name: denies\n    from: http://b.example.com\n    to: http://127.0.0.1:9000\n    policy:\n      - deny: { or: [{ accept: true }] }\n  - name: open\n    from: http://c.example.com\n    to: http://127.0.0.1:9000\n    allow_public_unauthenticated_access: true\n',
+  })
+  const run = await runCli(['check', '--config', dir.configFile])
+  t.equal(run.code, 0)
+  const warnings = run.stderr.split('\n').filter((l) => l.startsWith('warning: '))
+  t.equal(warnings.length, 2, run.stderr)
+  t.match(warnings[0], /:2:5 routes\[0\]: no policy lets anyone into route locked/)
+  t.match(warnings[1], /no policy lets anyone into route denies/)
+})

@@ -186,6 +186,7 @@ export function compileConfig(input: CompileInput): Config {
   const idpIds = new Set(idpSpecs.map((s) => s.value.id))
 
   const routes: Route[] = []
+  const closed: ConfigIssue[] = []
   const seen = new Map<string, Route>()
   for (const { value, at } of input.routes) {
     const routeIssue = (message: string) => issues.push({ ...at, message })
@@ -220,6 +221,12 @@ export function compileConfig(input: CompileInput): Config {
     }
     seen.set(identity, route)
     routes.push(route)
+    // Deny by default makes a route no allow rule lets anyone into safe, but almost
+    // always a mistake: check and serve say so. (An empty policy has its own warning.)
+    const emptyPolicy = value.policy !== undefined && value.policy.length === 0
+    if (!emptyPolicy && !route.policy.rules.some((rule) => rule.action === 'allow')) {
+      closed.push({ ...at, message: `no policy lets anyone into route ${route.id}: every request is denied (add a policy with an allow rule, or allow_* fields)` })
+    }
   }
   if (issues.length > 0) throw new ConfigError(issues)
 
@@ -262,7 +269,7 @@ export function compileConfig(input: CompileInput): Config {
     idps: Object.freeze(idps),
     idpIds: new Set(idps.map((idp) => idp.id)),
     session,
-    warnings: [...(input.warnings ?? [])],
+    warnings: [...(input.warnings ?? []), ...closed],
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })
 }
