@@ -225,7 +225,10 @@ export function compileConfig(input: CompileInput): Config {
     // always a mistake: check and serve say so. (An empty policy has its own warning.)
     const emptyPolicy = value.policy !== undefined && value.policy.length === 0
     if (!emptyPolicy && !route.policy.rules.some((rule) => rule.action === 'allow')) {
-      closed.push({ ...at, message: `no policy lets anyone into route ${route.id}: every request is denied (add a policy with an allow rule, or allow_* fields)` })
+      closed.push({
+        ...at,
+        message: `no policy lets anyone into route ${route.id}: every request is denied (add a policy with an allow rule, or allow_* fields)`,
+      })
     }
   }
   if (issues.length > 0) throw new ConfigError(issues)
