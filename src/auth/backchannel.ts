@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatehouseError } from '../errors.js'
 import { replyError } from '../http/answers.js'
 import { BACKCHANNEL_LOGOUT_PATH } from '../http/endpoints.js'
+import { readForm } from '../http/form.js'
 import type { SessionStore } from '../session/store.js'
 import type { IdentityProvider } from './providers.js'
 import type { ProviderRegistry } from './registry.js'
@@ -29,18 +30,13 @@ export interface BackchannelDeps {
 
 const refuse = (detail: string) => new GatehouseError('GH_ERR_LOGOUT_TOKEN', detail)
 
-/** The urlencoded body, bounded: fastify is told to leave bodies to the handlers. */
-async function readForm(request: FastifyRequest): Promise<URLSearchParams> {
+/** The logout request's form: urlencoded, as the spec says, and small. */
+async function logoutForm(request: FastifyRequest): Promise<URLSearchParams> {
   const type = String(request.headers['content-type'] ?? '')
   if (!/^application\/x-www-form-urlencoded\b/i.test(type)) throw refuse('the body must be application/x-www-form-urlencoded')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw refuse('the body is too large')
-    chunks.push(chunk)
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
+  const form = await readForm(request.raw, MAX_BODY_BYTES)
+  if (form === undefined) throw refuse('the body is too large')
+  return form
 }
 
 /** The IdP a token comes from: the one named in the path or query, else the one whose
@@ -110,7 +106,7 @@ function checkLogoutClaims(payload: JWTPayload): { sub?: string; sid?: string } 
 export function registerBackchannelLogout(app: FastifyInstance, deps: BackchannelDeps): void {
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
-      const token = (await readForm(request)).get('logout_token')
+      const token = (await logoutForm(request)).get('logout_token')
       if (!token) throw refuse('the body carries no logout_token')
       const provider = providerFor(deps, request, token)
       const payload = await verifyLogoutToken(provider, token)

@@ -3,12 +3,13 @@
 // automatically. The tests' IdP (test/helpers/idp.ts) runs on it too and adds its own
 // knobs through `configure` and `middleware`.
 
-import http, { type IncomingMessage, type Server } from 'node:http'
+import http, { type Server } from 'node:http'
 import { generateKeyPair as generateKeyPairCallback, randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Adapter, AdapterPayload, ClientMetadata, Configuration, Grant, Interaction, KoaContextWithOIDC, Provider } from 'oidc-provider'
 import { describeUser, findAccountIn, scopeClaims, type OidcUser } from './oidc-users.js'
+import { readForm } from '../http/form.js'
 import { escapeHtml } from '../http/html.js'
 
 export type { OidcUser } from './oidc-users.js'
@@ -202,17 +203,6 @@ ${buttons || '<p>(no users)</p>'}
   )
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > 16 * 1024) throw new Error('form too large')
-    chunks.push(chunk)
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
-}
-
 /** Adds what the request asks for to a grant: consent is automatic here. */
 async function grantRequested(provider: Provider, interaction: Interaction): Promise<string> {
   const details = interaction.prompt.details as {
@@ -392,7 +382,9 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
         throw new errors.InvalidRequest(`unsupported prompt: ${interaction.prompt.name}`)
       }
       if (ctx.method === 'POST' && action === 'login') {
-        const accountId = (await readForm(ctx.req)).get('account') ?? ''
+        const form = await readForm(ctx.req, 16 * 1024)
+        if (form === undefined) throw new errors.InvalidRequest('form too large')
+        const accountId = form.get('account') ?? ''
         if (interaction.prompt.name !== 'login') throw new errors.InvalidRequest('this interaction is not a login')
         if (!options.users.some((u) => u.id === accountId)) {
           ctx.status = 400

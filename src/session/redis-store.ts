@@ -91,8 +91,15 @@ function hostList(text: string): { host: string; port: number }[] {
   })
 }
 
-const unavailable = (err: unknown) =>
-  new GatehouseError('GH_ERR_SESSION_STORE_UNAVAILABLE', `Redis: ${(err as Error)?.message ?? 'unavailable'}`, { cause: err })
+/** Runs Redis commands; whatever fails (a timeout, no connection) becomes one coded
+ *  error, with the driver's error as its cause. */
+async function redisCall<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (err) {
+    throw new GatehouseError('GH_ERR_SESSION_STORE_UNAVAILABLE', `Redis: ${(err as Error)?.message ?? 'unavailable'}`, { cause: err })
+  }
+}
 
 interface Ticket {
   readonly sid: string
@@ -159,13 +166,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   private async load(sid: string, previous: Cached | undefined): Promise<SessionLookup> {
-    let sealed: string | null
     const started = performance.now()
-    try {
-      sealed = await this.client.get(key(sid))
-    } catch (err) {
-      throw unavailable(err)
-    }
+    const sealed = await redisCall(() => this.client.get(key(sid)))
     this.observeRead?.(performance.now() - started)
     // Gone: signed out, revoked or expired.
     if (sealed === null) {
@@ -192,15 +194,13 @@ export class RedisSessionStore implements SessionStore {
     // Indexes for revocation by subject and by the IdP's session id (back-channel logout).
     write.sadd(subjectKey(data.idp, data.sub), data.sid).pexpireat(subjectKey(data.idp, data.sub), expiresAtMs, 'GT')
     if (data.idpSid !== undefined) write.sadd(idpSessionKey(data.idp, data.idpSid), data.sid).pexpireat(idpSessionKey(data.idp, data.idpSid), expiresAtMs, 'GT')
-    try {
+    await redisCall(async () => {
       const results = await write.exec()
       const failed = results?.find(([err]) => err)
       if (failed) throw failed[0]
       // Other replicas drop what they cached of this session (a refresh changed it).
       await this.client.publish(CHANNEL, `changed ${data.sid}`)
-    } catch (err) {
-      throw unavailable(err)
-    }
+    })
     this.cache.set(data.sid, { session: sessionOf(data, exp), sealed, until: Date.now() + READ_CACHE_MS })
     return (options.httpLoopback ? this.loopback : this.secure).write({ sid: data.sid }, cookies, { now, expiresAt: exp })
   }
@@ -215,12 +215,10 @@ export class RedisSessionStore implements SessionStore {
   /** Ends sessions by id on every replica: deleted from Redis, announced to all. */
   async revokeSessions(sids: readonly string[]): Promise<void> {
     if (sids.length === 0) return
-    try {
+    await redisCall(async () => {
       await this.client.del(...sids.map(key))
       for (const sid of sids) await this.client.publish(CHANNEL, `revoked ${sid}`)
-    } catch (err) {
-      throw unavailable(err)
-    }
+    })
     for (const sid of sids) this.forget(sid)
   }
 
@@ -228,51 +226,28 @@ export class RedisSessionStore implements SessionStore {
   async revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void> {
     const index = match.idpSid !== undefined ? idpSessionKey(match.idp, match.idpSid) : match.sub !== undefined ? subjectKey(match.idp, match.sub) : undefined
     if (index === undefined) return
-    let sids: string[]
-    try {
-      sids = await this.client.smembers(index)
-    } catch (err) {
-      throw unavailable(err)
-    }
-    await this.revokeSessions(sids)
+    await this.revokeSessions(await redisCall(() => this.client.smembers(index)))
   }
 
   async stash(value: string, ttlSeconds: number): Promise<string> {
     const code = newCode()
-    try {
-      await this.client.set(`gatehouse:stash:${code}`, value, 'EX', ttlSeconds)
-    } catch (err) {
-      throw unavailable(err)
-    }
+    await redisCall(() => this.client.set(`gatehouse:stash:${code}`, value, 'EX', ttlSeconds))
     return code
   }
 
   async unstash(code: string): Promise<string | undefined> {
-    try {
-      return (await this.client.getdel(`gatehouse:stash:${code}`)) ?? undefined
-    } catch (err) {
-      throw unavailable(err)
-    }
+    return (await redisCall(() => this.client.getdel(`gatehouse:stash:${code}`))) ?? undefined
   }
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
-    try {
-      return (await this.client.set(`gatehouse:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK'
-    } catch (err) {
-      throw unavailable(err)
-    }
+    return (await redisCall(() => this.client.set(`gatehouse:once:${key}`, '1', 'EX', ttlSeconds, 'NX'))) === 'OK'
   }
 
   async lock(sid: string): Promise<SessionLock> {
     const token = randomBytes(16).toString('base64url')
     const deadline = Date.now() + LOCK_WAIT_MS
     for (;;) {
-      let taken: string | null
-      try {
-        taken = await this.client.set(lockKey(sid), token, 'PX', LOCK_TTL_MS, 'NX')
-      } catch (err) {
-        throw unavailable(err)
-      }
+      const taken = await redisCall(() => this.client.set(lockKey(sid), token, 'PX', LOCK_TTL_MS, 'NX'))
       if (taken === 'OK') {
         // The holder reads the session afresh: another replica may have refreshed it.
         this.cache.delete(sid)
