@@ -93,6 +93,8 @@ export function compileRoute(spec: RouteSpec, at: Location, ca: string | undefin
     tls: Object.freeze({ skipVerify: spec.tls_skip_verify ?? DEFAULTS.route.tlsSkipVerify, serverName: spec.tls_server_name, ca, caFile }),
     passIdentityHeaders: spec.pass_identity_headers ?? DEFAULTS.route.passIdentityHeaders,
     idp: spec.idp,
+    explanation: spec.explanation,
+    remediation: spec.remediation,
     balancing: balancingOf(spec.load_balancing_policy),
     healthCheck: healthCheckOf(spec.health_checks?.[0]),
     maxBodyBytes: spec.max_body_size,

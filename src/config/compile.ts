@@ -19,9 +19,10 @@ import { compileRoute } from './compile-route.js'
 import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ListenAddress } from '../types.js'
-import type { ConfigSpec, FORWARD_AUTH_STYLES, RouteSpec } from './spec.js'
+import type { ConfigSpec, FORWARD_AUTH_STYLES, LOG_FORMATS, RouteSpec } from './spec.js'
 
 export type LogLevel = NonNullable<ConfigSpec['log_level']>
+export type LogFormat = (typeof LOG_FORMATS)[number]
 export type ForwardAuthStyle = (typeof FORWARD_AUTH_STYLES)[number]
 
 export interface Config {
@@ -61,6 +62,8 @@ export interface Config {
   /** Where /metrics is served; undefined: off. */
   readonly metricsAddress: ListenAddress | undefined
   readonly logLevel: LogLevel
+  /** json: one JSON object a line (for collectors); pretty: for people at a terminal. */
+  readonly logFormat: LogFormat
   readonly shutdownTimeoutMs: number
   readonly routes: readonly Route[]
   /** Fields of the one log line written per policy decision; empty turns it off. */
@@ -259,6 +262,7 @@ export function compileConfig(input: CompileInput): Config {
     authenticateOrigin: spec.authenticate_url === undefined ? undefined : new URL(spec.authenticate_url).origin,
     metricsAddress: spec.metrics_address,
     logLevel: spec.log_level ?? DEFAULTS.logLevel,
+    logFormat: (spec.log_format ?? DEFAULTS.logFormat) as LogFormat,
     shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,
     routes: Object.freeze(routes),
     authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),

@@ -4,6 +4,7 @@
 export const DEFAULTS = Object.freeze({
   address: Object.freeze({ host: '0.0.0.0', port: 8080 }),
   logLevel: 'info',
+  logFormat: 'json',
   shutdownTimeoutMs: 10_000,
   allowPathParameters: false,
   allowUnusualHeaderNames: false,

@@ -168,6 +168,9 @@ export const routeSpec = obj(
     pass_identity_headers: bool(),
     policy: policyReader,
     idp: str(),
+    /** Shown on this route's 403 page: why access is limited, and where to ask. */
+    explanation: str(),
+    remediation: str(),
     max_body_size: byteSize(),
     allow_public_unauthenticated_access: bool(),
     allow_any_authenticated_user: bool(),
@@ -300,6 +303,34 @@ export const forwardAuthSpec = obj({
   style: str({ oneOf: FORWARD_AUTH_STYLES }),
 })
 
+/** A CSS colour for buttons and links: hex only, so nothing can break out of the
+ *  stylesheet it is written into. */
+const cssColour = str({
+  expects: 'a colour such as "#224488"',
+  check: (text) => (/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(text) ? undefined : `must be a hex colour such as "#224488", got ${JSON.stringify(text)}`),
+})
+
+export const brandingSpec = obj({
+  name: str(),
+  logo_url: str({
+    expects: 'an https URL or a path on the same host',
+    check: (text) =>
+      /^(https:\/\/[^\s"'<>]+|\/[^\s"'<>]*)$/.test(text) ? undefined : `must be an https URL or a path starting with /, got ${JSON.stringify(text)}`,
+  }),
+  primary_color: cssColour,
+  footer: str(),
+})
+
+export const localAccountsSpec = obj(
+  {
+    /** A YAML file of accounts with scrypt password hashes (gatehouse hash-password). */
+    file: str(),
+  },
+  { required: ['file'] },
+)
+
+export const LOG_FORMATS = ['json', 'pretty'] as const
+
 export const demoSpec = obj({
   upstream: listenAddress,
   idp: listenAddress,
@@ -327,6 +358,10 @@ export const configSpec = obj(
     limits: limitsSpec,
     metrics_address: listenAddress,
     log_level: str({ oneOf: LOG_LEVELS }),
+    log_format: str({ oneOf: LOG_FORMATS }),
+    branding: brandingSpec,
+    templates_dir: str(),
+    local_accounts: localAccountsSpec,
     authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
     shutdown_timeout: duration(),
     routes: locatedRoutes,

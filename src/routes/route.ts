@@ -61,6 +61,9 @@ export interface Route {
   readonly policy: Policy
   /** Largest request body accepted (413 beyond); undefined: no limit. */
   readonly maxBodyBytes: number | undefined
+  /** Shown on this route's 403 page: why access is limited, and where to ask for it. */
+  readonly explanation: string | undefined
+  readonly remediation: string | undefined
   /** An identity provider this route signs users in with, skipping the chooser. */
   readonly idp: string | undefined
   /** How a request picks among several `to`. */
