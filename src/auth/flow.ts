@@ -6,22 +6,23 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as oidc from 'openid-client'
 import type { Config } from '../config/compile.js'
 import { GatehouseError, type ErrorCode } from '../errors.js'
-import { replyError } from '../http/answers.js'
-import { CALLBACK_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, USER_JSON_PATH, USER_PAGE_PATH } from '../http/endpoints.js'
+import { replyError, type ErrorContext } from '../http/answers.js'
+import { CALLBACK_PATH, SIGN_IN_PATH } from '../http/endpoints.js'
 import { isHttpLoopback } from '../http/loopback.js'
 import { requestOrigin } from '../http/request.js'
+import { queryParam } from '../http/same-site.js'
 import { cookiePrefix } from '../session/chunks.js'
 import { SessionCookie } from '../session/cookie.js'
 import { parseCookies } from '../session/cookies.js'
-import { newSessionId, type SessionData, type SessionStore } from '../session/store.js'
+import { newSessionId, type SessionData } from '../session/store.js'
 import { mapClaims } from './claims.js'
 import { OidcFailure, translateOidcError } from './oidc-errors.js'
-import { chooserPage, signOutConfirmationPage, userPage } from './pages.js'
+import { chooserPage } from './pages.js'
+import type { AuthDeps } from './deps.js'
+import { signedOutLocally, signedOutMarker } from './sign-out.js'
 import { refreshTime } from './refresh.js'
 import { handOff, sendToAuthenticateHost } from './handoff.js'
 import { isRouteOrigin, safeRedirect } from './redirect.js'
-import type { Metrics } from '../ops/metrics.js'
-import type { ProviderRegistry } from './registry.js'
 
 /** Tolerated difference between our clock and the IdP's. */
 const CLOCK_SKEW_SECONDS = 60
@@ -40,13 +41,6 @@ interface Transaction {
   readonly rd: string
   /** With authenticate_url: the route host's binding hash, for the handoff. */
   readonly hb?: string
-}
-
-export interface AuthDeps {
-  /** The current config and its session store, taken once per request. */
-  runtime(): { readonly config: Config; readonly sessions: SessionStore }
-  readonly providers: ProviderRegistry
-  readonly metrics?: Metrics
 }
 
 const random = () => randomBytes(24).toString('base64url')
@@ -79,40 +73,13 @@ function makeRoomForSignIn(config: Config, jar: Record<string, string>, origin: 
 
 /** An error page that also clears cookies (the sign-in transaction, say), with a link
  *  to try again when a sign-in failed. */
-function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = [], retryUrl?: string) {
+function page(reply: FastifyReply, code: ErrorCode, detail?: string, cookies: string[] = [], context: Omit<ErrorContext, 'detail'> = {}) {
   if (cookies.length > 0) reply.header('set-cookie', cookies)
-  return replyError(reply, code, { detail, retryUrl })
+  return replyError(reply, code, { detail, ...context })
 }
 
 /** Starts the same sign-in again: same IdP, same destination. */
 const retryOf = (tx: Transaction) => `${SIGN_IN_PATH}?idp=${encodeURIComponent(tx.idp)}&rd=${encodeURIComponent(tx.rd)}`
-
-const query = (request: FastifyRequest, name: string): string | undefined => {
-  const value = (request.query as Record<string, unknown>)[name]
-  return typeof value === 'string' ? value : undefined
-}
-
-/** A request another site started: Sec-Fetch-Site says so, or (older browsers) the
- *  Referer names another origin. */
-function isCrossSite(request: FastifyRequest, origin: string): boolean {
-  if (request.headers['sec-fetch-site'] === 'cross-site') return true
-  const referer = request.headers.referer
-  if (referer === undefined) return false
-  try {
-    return new URL(referer).origin !== origin
-  } catch {
-    return true
-  }
-}
-
-/** A POST from our own pages: browsers send Origin with every POST (and Sec-Fetch-Site);
- *  a client that sends neither is not a browser another site could drive. */
-function isSameOrigin(request: FastifyRequest, origin: string): boolean {
-  const from = request.headers.origin
-  if (from !== undefined) return from === origin
-  const site = request.headers['sec-fetch-site']
-  return site === undefined || site === 'same-origin'
-}
 
 /** Compares secrets without leaking, through timing, how much of them matched. */
 function sameSecret(a: string, b: string): boolean {
@@ -135,8 +102,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     // With authenticate_url, route hosts sign users in through it.
     if (central !== undefined && !onCentral)
       return sendToAuthenticateHost(reply, config, central, origin, new URLSearchParams(request.raw.url!.split('?')[1] ?? ''))
-    const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
-    const hb = onCentral ? query(request, 'hb') : undefined
+    const rd = safeRedirect(queryParam(request, 'rd'), origin, config.routes) ?? `${origin}/`
+    const hb = onCentral ? queryParam(request, 'hb') : undefined
     if (onCentral && new URL(rd).origin !== origin) {
       // Coming back for another route host: without the route host's binding there is
       // nothing to hand over safely.
@@ -147,17 +114,22 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     }
     const providers = deps.providers.list()
     if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
-    const chosen = query(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
+    const jar = parseCookies(request.headers.cookie)
+    // Sign in as someone else (the 403 page), or the first sign-in after signing out
+    // while the IdP's own session lives on: the IdP is asked to authenticate again, so
+    // the user is not silently signed back in as who they just left.
+    const prompt = queryParam(request, 'prompt') === 'login' || signedOutLocally(config, origin, jar) ? ('login' as const) : undefined
+    const chosen = queryParam(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
     if (chosen === undefined) {
-      return reply
-        .header('cache-control', 'no-store')
-        .type('text/html; charset=utf-8')
-        .send(
-          chooserPage(
-            providers.map((p) => p.settings),
-            rd,
-          ),
-        )
+      return config.pages.send(
+        reply,
+        200,
+        chooserPage(
+          config.pages,
+          providers.map((p) => p.settings),
+          { rd, prompt },
+        ),
+      )
     }
     const provider = deps.providers.get(chosen)
     if (!provider) return page(reply, 'GH_ERR_BAD_REQUEST', `no identity provider has the id ${JSON.stringify(chosen)}`)
@@ -175,13 +147,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       scope: provider.settings.scopes.join(' '),
       state: tx.state,
       nonce: tx.nonce,
+      ...(prompt ? { prompt } : {}),
     }
     if (tx.verifier) {
       parameters.code_challenge = await oidc.calculatePKCECodeChallenge(tx.verifier)
       parameters.code_challenge_method = 'S256'
     }
     const url = oidc.buildAuthorizationUrl(provider.config, parameters)
-    const cookies = [...makeRoomForSignIn(config, parseCookies(request.headers.cookie), origin), ...transactionCookie(config, tx.state, origin).write(tx, [])]
+    const cookies = [...makeRoomForSignIn(config, jar, origin), ...transactionCookie(config, tx.state, origin).write(tx, [])]
     return reply.header('set-cookie', cookies).header('cache-control', 'no-store').redirect(url.href, 302)
   })
 
@@ -192,7 +165,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     // With authenticate_url, answers from the IdP come back there only.
     if (config.authenticateOrigin !== undefined && origin !== config.authenticateOrigin)
       return page(reply, 'GH_ERR_NO_ROUTE', 'sign-in answers are taken on the authenticate host')
-    const state = query(request, 'state')
+    const state = queryParam(request, 'state')
     if (!state || state.length > 256) return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'the answer from the identity provider carries no valid state')
     const cookieJar = parseCookies(request.headers.cookie)
     const txCookie = transactionCookie(config, state, origin)
@@ -203,7 +176,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
     if (!tx || !sameSecret(tx.state, state))
       return page(reply, 'GH_ERR_SIGN_IN_FAILED', 'this sign-in was not started here or has expired; please start again', clearTx)
     const provider = deps.providers.get(tx.idp)
-    if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx, retryOf(tx))
+    if (!provider?.ready) return page(reply, 'GH_ERR_IDP_UNAVAILABLE', undefined, clearTx, { retryUrl: retryOf(tx) })
     const current = new URL(`${origin}${request.raw.url}`)
     // The answer must come back where this IdP's answers come back: one that reached
     // another IdP's callback was issued by that other IdP (a mix-up), and redeeming it
@@ -252,19 +225,20 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         accessExpiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in,
         refreshAt: tokens.refresh_token === undefined ? undefined : refreshTime(now, tokens.expires_in),
         idpSid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined,
-        signedInAt: now,
+        // With milliseconds: a revocation in this same second (a sign-out a moment ago)
+        // must not cover the new session.
+        signedInAt: Date.now() / 1000,
       }
       // A sign-in always starts a new session (new sid, new cookie): no fixation.
       const sessionCookies = await sessions.set(data, cookieJar, { httpLoopback: isHttpLoopback(origin) })
-      request.log.info({ idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
+      request.log.info({ event: 'sign_in', idp: tx.idp, user: mapped.user, sid: data.sid }, 'signed in')
       deps.metrics?.signIns.inc({ idp: tx.idp, result: 'signed_in' })
+      // Signed in again: the signed-out marker has done its work.
+      const setCookies = [...clearTx, ...signedOutMarker(config, origin).write(undefined, cookieJar), ...sessionCookies]
       if (tx.hb !== undefined && new URL(tx.rd).origin !== origin) {
-        return handOff(reply, deps.runtime(), { data, exp: now + config.session.lifetimeSeconds }, tx.rd, tx.hb, [...clearTx, ...sessionCookies])
+        return handOff(reply, deps.runtime(), { data, exp: now + config.session.lifetimeSeconds }, tx.rd, tx.hb, setCookies)
       }
-      return reply
-        .header('set-cookie', [...clearTx, ...sessionCookies])
-        .header('cache-control', 'no-store')
-        .redirect(tx.rd, 302)
+      return reply.header('set-cookie', setCookies).header('cache-control', 'no-store').redirect(tx.rd, 302)
     } catch (err) {
       // What the IdP said (the user cancelled, PKCE required, invalid_client) is shown,
       // escaped, and logged; so is which of our checks refused its answer.
@@ -274,65 +248,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
         { idp: tx.idp, err: { code: failure.code, reason: failure.reason, message: failure.message, idp_description: failure.idpDescription } },
         'sign-in failed',
       )
-      return page(reply, failure.code, failure.message, clearTx, retryOf(tx))
+      return page(reply, failure.code, failure.message, clearTx, {
+        retryUrl: retryOf(tx),
+        ...(failure.fromIdp ? { idpSaid: { error: failure.reason, description: failure.idpDescription } } : {}),
+      })
     }
   }
   // /oauth2/callback, and /oauth2/callback/<id> for IdPs that get a callback of their own.
   app.get(CALLBACK_PATH, callback)
   app.get(`${CALLBACK_PATH}/:idp`, callback)
-
-  /** Sign-out acts for the user, so a request another site made (a link, an image, a
-   *  form) gets a page with a button instead: the user confirms, and the button's POST
-   *  comes from our own origin. */
-  const signOut = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { config, sessions } = deps.runtime()
-    const origin = requestOrigin(request.raw, config.isTrustedProxy)
-    if (!origin) return page(reply, 'GH_ERR_BAD_HOST')
-    const rd = safeRedirect(query(request, 'rd'), origin, config.routes) ?? `${origin}/`
-    if (request.method === 'GET' ? isCrossSite(request, origin) : !isSameOrigin(request, origin)) {
-      return reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(signOutConfirmationPage(rd))
-    }
-    const cookieJar = parseCookies(request.headers.cookie)
-    const found = await sessions.get(cookieJar)
-    const session = typeof found === 'string' ? undefined : found
-    const cleared = await sessions.delete(cookieJar, { httpLoopback: isHttpLoopback(origin) })
-    reply.header('set-cookie', cleared).header('cache-control', 'no-store')
-    const provider = session ? deps.providers.get(session.data.idp) : undefined
-    if (session && provider?.ready && provider.settings.logout && provider.config.serverMetadata().end_session_endpoint) {
-      const url = oidc.buildEndSessionUrl(provider.config, {
-        post_logout_redirect_uri: rd,
-        ...(session.data.idToken ? { id_token_hint: session.data.idToken } : { client_id: provider.settings.clientId }),
-      })
-      return reply.redirect(url.href, 302)
-    }
-    return reply.redirect(rd, 302)
-  }
-  app.get(SIGN_OUT_PATH, signOut)
-  app.post(SIGN_OUT_PATH, signOut)
-
-  const whoAmI = async (request: FastifyRequest) => {
-    const { config, sessions } = deps.runtime()
-    const session = await sessions.get(parseCookies(request.headers.cookie))
-    // As everywhere: a session of an IdP no longer configured is no session.
-    if (typeof session === 'string' || !config.idpIds.has(session.data.idp)) return { signed_in: false as const }
-    // Never tokens: this answer is readable by any script on the page.
-    const { data } = session
-    return {
-      signed_in: true as const,
-      user: data.user,
-      email: data.email,
-      name: data.name,
-      groups: data.groups,
-      sub: data.sub,
-      idp: data.idp,
-      expires_at: session.exp,
-    }
-  }
-  app.get(USER_JSON_PATH, async (request, reply) => reply.header('cache-control', 'no-store').send(await whoAmI(request)))
-  app.get(USER_PAGE_PATH, async (request, reply) =>
-    reply
-      .header('cache-control', 'no-store')
-      .type('text/html; charset=utf-8')
-      .send(userPage(await whoAmI(request))),
-  )
 }

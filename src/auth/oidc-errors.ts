@@ -11,12 +11,16 @@ export class OidcFailure extends GatehouseError {
   readonly reason: string
   /** The IdP's own words (error_description), when it gave any. */
   readonly idpDescription: string | undefined
+  /** True when `reason` is the IdP's `error` (it answered with an OAuth error), not one
+   *  of our checks or the network. */
+  readonly fromIdp: boolean
 
-  constructor(code: ErrorCode, reason: string, detail: string, idpDescription: string | undefined, cause: unknown) {
+  constructor(code: ErrorCode, reason: string, detail: string, idpDescription: string | undefined, cause: unknown, fromIdp = false) {
     super(code, detail, { cause })
     this.name = 'OidcFailure'
     this.reason = reason
     this.idpDescription = idpDescription
+    this.fromIdp = fromIdp
   }
 }
 
@@ -59,7 +63,7 @@ export function translateOidcError(err: unknown): OidcFailure {
   if (err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError) {
     const description = typeof err.error_description === 'string' ? err.error_description : undefined
     const said = description ? `${err.error}: ${description}` : err.error
-    return new OidcFailure('GH_ERR_SIGN_IN_FAILED', err.error, `the identity provider answered with an error (${said})`, description, err)
+    return new OidcFailure('GH_ERR_SIGN_IN_FAILED', err.error, `the identity provider answered with an error (${said})`, description, err, true)
   }
   const unreachable = networkCode(err)
   if (unreachable) return new OidcFailure('GH_ERR_IDP_UNAVAILABLE', unreachable, `the identity provider could not be reached (${unreachable})`, undefined, err)

@@ -10,12 +10,16 @@ import type { IdpSettings } from '../auth/providers.js'
 import { legacyConflict } from '../policy/index.js'
 import { suggest } from '../suggest.js'
 import { compileIdps, compileSession, type SessionSettings } from './compile-auth.js'
+import { compileLocalAccounts } from './compile-local-accounts.js'
+import { LOCAL_IDP_ID, type LocalAccounts } from '../auth/local-accounts.js'
 import { cookieDomainProblem, cookiePrefix } from '../session/chunks.js'
 import { isLoopbackHostname } from '../http/loopback.js'
 import { IdentitySigner } from '../identity/signer.js'
 import { DEFAULT_AUTHORIZE_LOG_FIELDS, type AuthorizeLogField } from '../ops/decision-log.js'
 import { routeIdentity, type Route } from '../routes/route.js'
 import { compileRoute } from './compile-route.js'
+import { compilePages } from './compile-pages.js'
+import type { PageShell } from '../http/pages.js'
 import { DEFAULTS } from './defaults.js'
 import type { Located } from './schema.js'
 import type { ListenAddress } from '../types.js'
@@ -70,9 +74,13 @@ export interface Config {
   readonly authorizeLogFields: readonly AuthorizeLogField[]
   readonly identity: IdentitySettings
   readonly idps: readonly IdpSettings[]
-  /** The ids of `idps`: a session from any other IdP is refused. */
+  /** The ids of `idps` (and `local` with local accounts): a session from any other IdP is refused. */
   readonly idpIds: ReadonlySet<string>
+  /** Break-glass accounts from local_accounts.file; undefined: off. */
+  readonly localAccounts: LocalAccounts | undefined
   readonly session: SessionSettings
+  /** The shell every page is rendered with (branding, templates_dir). */
+  readonly pages: PageShell
   readonly demo: { readonly upstream: ListenAddress | undefined; readonly idp: ListenAddress | undefined } | undefined
   /** What loads but is probably not what was meant (an empty policy): check prints
    *  these, serve logs them. */
@@ -187,6 +195,14 @@ export function compileConfig(input: CompileInput): Config {
   const idpSpecs = spec.idps ?? (spec.idp ? [spec.idp] : [])
   const idps = compileIdps(idpSpecs, baseDir, (at, key, message) => issues.push({ ...at, path: `${at.path}.${key}`, message }))
   const idpIds = new Set(idpSpecs.map((s) => s.value.id))
+  const localAccounts = compileLocalAccounts({ spec: spec.local_accounts, idps: idpSpecs, baseDir, configShown: input.displayFile, top, issues })
+
+  const pages = compilePages(
+    spec,
+    baseDir,
+    idps.map((idp) => idp.logoUrl).filter((u): u is string => u !== undefined),
+    top,
+  )
 
   const routes: Route[] = []
   const closed: ConfigIssue[] = []
@@ -274,8 +290,12 @@ export function compileConfig(input: CompileInput): Config {
       headerNames: new Set([identityHeader, ...claimHeaders.map(([h]) => h)].map((h) => h.replace(/[_.]/g, '-'))),
     }),
     idps: Object.freeze(idps),
-    idpIds: new Set(idps.map((idp) => idp.id)),
+    // Sessions of local accounts are sessions like any other: accepted (and judged by
+    // the same policies) wherever a session is checked, while local_accounts is on.
+    idpIds: new Set([...idps.map((idp) => idp.id), ...(localAccounts ? [LOCAL_IDP_ID] : [])]),
+    localAccounts,
     session,
+    pages,
     warnings: [...(input.warnings ?? []), ...closed],
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })

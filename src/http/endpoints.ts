@@ -6,7 +6,10 @@ export const CALLBACK_PATH = '/oauth2/callback'
 /** Everything else of Gatehouse's own lives under this prefix. */
 export const OWN_PREFIX = '/.gatehouse/'
 export const SIGN_IN_PATH = '/.gatehouse/sign_in'
+export const LOCAL_SIGN_IN_PATH = '/.gatehouse/sign_in/local' // break-glass local accounts: the form and its POST
 export const SIGN_OUT_PATH = '/.gatehouse/sign_out'
+/** "You are signed out"; also the post-logout redirect URI registered at the IdP. */
+export const SIGNED_OUT_PATH = '/.gatehouse/signed_out'
 export const USER_PAGE_PATH = '/.gatehouse/'
 export const USER_JSON_PATH = '/.gatehouse/user'
 export const FORWARD_AUTH_PATH = '/.gatehouse/auth'

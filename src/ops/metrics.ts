@@ -42,6 +42,12 @@ export class Metrics {
     labelNames: ['idp', 'result'] as const,
     registers: [this.registry],
   })
+  readonly signOuts = new Counter({
+    name: 'gatehouse_sign_outs_total',
+    help: 'Sessions ended by the user signing out, by IdP',
+    labelNames: ['idp'] as const,
+    registers: [this.registry],
+  })
   readonly reloads = new Counter({
     name: 'gatehouse_config_reloads_total',
     help: 'Configuration reloads, by result (applied or rejected)',

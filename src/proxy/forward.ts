@@ -86,7 +86,7 @@ export function forward({ outcome, req, res, path, query, requestId, log, metric
   const declared = req.headers['content-length']
   // A declared length over the limit is refused before anything is sent upstream.
   if (limit !== undefined && declared !== undefined && Number(declared) > limit) {
-    sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, `at most ${limit} bytes`)
+    sendError(res, req.headers, runtime.config.pages, 'GH_ERR_BODY_TOO_LARGE', requestId, `at most ${limit} bytes`)
     return
   }
   // A client that stops reading would hold the upstream connection for as long as it
@@ -100,7 +100,7 @@ export function forward({ outcome, req, res, path, query, requestId, log, metric
   const sticky = outcome.session?.data.sid
   const first = upstreams.pick(sticky)
   if (first === undefined) {
-    sendError(res, req.headers, 'GH_ERR_NO_HEALTHY_UPSTREAM', requestId)
+    sendError(res, req.headers, runtime.config.pages, 'GH_ERR_NO_HEALTHY_UPSTREAM', requestId)
     return
   }
   const attempt = (upstream: Upstream, mayRetry: boolean): void => {
@@ -143,7 +143,7 @@ export function forward({ outcome, req, res, path, query, requestId, log, metric
         upstream.inFlight--
         if (!err || res.destroyed) return
         if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
-          sendError(res, req.headers, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
+          sendError(res, req.headers, runtime.config.pages, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
           req.resume()
           return
         }
@@ -158,7 +158,7 @@ export function forward({ outcome, req, res, path, query, requestId, log, metric
           const other = mayRetry && !res.headersSent ? upstreams.pick(sticky, upstream) : undefined
           if (other !== undefined) return attempt(other, false)
         }
-        sendError(res, req.headers, TIMEOUT_CODES.has(code) ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
+        sendError(res, req.headers, runtime.config.pages, TIMEOUT_CODES.has(code) ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
       },
     )
   }

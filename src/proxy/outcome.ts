@@ -42,6 +42,10 @@ export interface Refusal {
   readonly detail?: string
   /** Undefined when no route was found. */
   readonly route?: Route
+  /** Who was refused (a policy denial), for the 403 page. */
+  readonly session?: Session
+  /** The URL that was refused: "sign in as someone else" comes back to it. */
+  readonly returnTo?: string
   readonly setCookies: Cookies
 }
 
@@ -65,7 +69,7 @@ export function outcomeFor(verdict: Verdict, j: Judged): Outcome {
     case 'sign_in':
       return { kind: 'sign_in', route: j.route, signInUrl: signInUrl(j.origin, j.returnTo, j.route.idp), setCookies: j.setCookies }
     case 'deny':
-      return { kind: 'refuse', code: 'GH_ERR_FORBIDDEN', route: j.route, setCookies: j.setCookies }
+      return { kind: 'refuse', code: 'GH_ERR_FORBIDDEN', route: j.route, session: j.session, returnTo: j.returnTo, setCookies: j.setCookies }
     case 'allow':
       return { kind: 'forward', runtime: j.runtime, route: j.route, session: j.session, audience: j.audience, client: j.client, setCookies: j.setCookies }
   }

@@ -66,7 +66,8 @@ export function runPipeline(deps: PipelineDeps, ex: Exchange): MaybePromise<Outc
   if (!host) return refusal('GH_ERR_BAD_HOST')
   const route = runtime.table.find(host.hostname, host.port, ex.path)
   // No route means 404, never a default upstream: unknown hosts and paths go nowhere.
-  if (!route) return refusal('GH_ERR_NO_ROUTE')
+  if (!route)
+    return refusal('GH_ERR_NO_ROUTE', `Gatehouse serves nothing at ${ex.host!.toLowerCase()}${ex.path.length > 200 ? `${ex.path.slice(0, 200)}…` : ex.path}`)
   const step: Step = { deps, runtime, ex, host, route, origin: `${ex.scheme}://${ex.host!.toLowerCase()}`, cookies: parseCookies(ex.req.headers.cookie) }
   const found = runtime.sessions.get(step.cookies)
   return isPromise(found)

@@ -37,7 +37,7 @@ export class Revocations {
 
   /** Revokes what `match` names; remembered until `until` (the longest a matching session
    *  could still live). Watchers of matching sessions hear of it once. */
-  revoke(match: RevocationMatch, until: number, now = Math.floor(Date.now() / 1000)): void {
+  revoke(match: RevocationMatch, until: number, now = Date.now() / 1000): void {
     this.sweep(now)
     const key = keyOf(match)
     if (until > now) {

@@ -28,7 +28,8 @@ export interface SessionData {
   readonly refreshAt?: number
   /** The IdP's own session id (the ID token's `sid`), for back-channel logout. */
   readonly idpSid?: string
-  /** When the user signed in (seconds): revocations of the user since then cover it. */
+  /** When the user signed in (seconds, with a fraction): revocations of the user since
+   *  then cover it. */
   readonly signedInAt?: number
 }
 

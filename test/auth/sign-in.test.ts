@@ -25,7 +25,7 @@ async function setup(t: Teardown, extra = '', routeExtra = ''): Promise<Setup> {
     ...TEST_CLIENT,
     client_id: 'gatehouse-app',
     redirect_uris: [`http://${HOST}/oauth2/callback`],
-    post_logout_redirect_uris: [`http://${HOST}/`],
+    post_logout_redirect_uris: [`http://${HOST}/.gatehouse/signed_out`],
   })
   const app = await upstream(t)
   const gh = await gatehouse(
@@ -157,11 +157,19 @@ t.test('APIs get 401 JSON with the sign-in URL; sign-out clears the session and 
   const end = new URL(out.headers.location as string)
   t.equal(end.origin + end.pathname, s.provider.endpoints.endSession, 'on to the IdP')
   t.ok(end.searchParams.get('id_token_hint'), 'with id_token_hint')
-  t.equal(end.searchParams.get('post_logout_redirect_uri'), `http://${HOST}/`)
+  t.equal(end.searchParams.get('post_logout_redirect_uri'), `http://${HOST}/.gatehouse/signed_out`, 'back to the signed-out page')
   jar.absorb(out)
   t.notOk(jar.has('_gatehouse'), 'the session cookie is cleared')
   const after = await request(s.gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401)
+  // Back from the IdP, the page says the IdP session was ended too.
+  const page = await request(s.gh.port, { path: '/.gatehouse/signed_out', headers: { host: HOST, cookie: jar.header(), accept: 'text/html' } })
+  t.equal(page.status, 200)
+  t.match(page.text, /You are signed out/)
+  t.match(page.text, /was ended too/)
+  // Without the marker sign-out set, the same URL claims nothing about the IdP.
+  const bare = await request(s.gh.port, { path: '/.gatehouse/signed_out', headers: { host: HOST, accept: 'text/html' } })
+  t.notMatch(bare.text, /was ended too/, 'a URL alone cannot make the page claim the IdP session ended')
 })
 
 t.test('rd never leads off-site', async (t) => {
@@ -178,7 +186,12 @@ t.test('rd never leads off-site', async (t) => {
   ]) {
     const res = await request(s.gh.port, { path: `/.gatehouse/sign_out?rd=${encodeURIComponent(rd)}`, headers: { host: HOST } })
     t.equal(res.status, 302, rd)
-    const location = String(res.headers.location)
+    t.equal(res.headers.location, `http://${HOST}/.gatehouse/signed_out`)
+    // The signed-out page's "sign in again" leads back to rd: it must stay on the app.
+    const jar = new CookieJar().absorb(res)
+    const page = await request(s.gh.port, { path: '/.gatehouse/signed_out', headers: { host: HOST, cookie: jar.header(), accept: 'text/html' } })
+    const again = /href="(\/\.gatehouse\/sign_in\?[^"]+)"/.exec(page.text)![1].replace(/&amp;/g, '&')
+    const location = new URL(again, `http://${HOST}`).searchParams.get('rd')!
     t.equal(new URL(location).origin, `http://${HOST}`, `${JSON.stringify(rd)} -> ${location} stays on the app`)
     t.notMatch(location, /javascript|\r|\n|@/)
   }
