@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { registerBackchannelLogout } from './auth/backchannel.js'
 import { registerAuthRoutes } from './auth/flow.js'
 import { registerHandoff } from './auth/handoff.js'
+import { registerLocalSignIn } from './auth/local-sign-in.js'
 import { ProviderRegistry } from './auth/registry.js'
 import type { Config } from './config/compile.js'
 import { GatehouseError } from './errors.js'
@@ -169,6 +170,7 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
   registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers, metrics: state.pipeline.metrics })
   registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
   registerHandoff(app, { runtime: () => state.runtime })
+  registerLocalSignIn(app, { runtime: () => state.runtime, metrics: state.pipeline.metrics })
   app.all(FORWARD_AUTH_PATH, forwardAuthHandler(state.pipeline))
 }
 

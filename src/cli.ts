@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
+import { hashPassword } from './auth/local-accounts.js'
 import { explainRequest, formatExplanation, requestFromFlags, type ExplainFlags } from './tools/explain.js'
 import { formatResult, formatSummary, loadPolicyTests, parseUserJson, runPolicyTests, summarize } from './tools/policy-tests.js'
 import type { Config } from './config/compile.js'
@@ -25,9 +26,11 @@ commands:
                          omitted for no session
   keys [--out DIR]       a fresh cookie secret and ES256 signing key: printed, or
                          written to DIR/cookie-secret and DIR/signing.pem
+  hash-password          read a password from stdin (not echoed at a terminal; one
+                         line when piped) and print its scrypt hash for local_accounts
 `
 
-const COMMANDS = ['serve', 'check', 'test', 'explain', 'keys']
+const COMMANDS = ['serve', 'check', 'test', 'explain', 'keys', 'hash-password']
 
 /** Options only explain takes. */
 const EXPLAIN_OPTIONS = ['method', 'url', 'user', 'source-ip', 'time', 'header'] as const
@@ -112,6 +115,76 @@ function keys(out: string | undefined): number {
   return 0
 }
 
+/** Passwords longer than this are refused rather than read without end. */
+const MAX_PASSWORD_BYTES = 1024
+
+/** One line typed at a terminal, not echoed (raw mode); Ctrl-C or Ctrl-D gives undefined. */
+function readHidden(prompt: string): Promise<string | undefined> {
+  const stdin = process.stdin
+  process.stderr.write(prompt)
+  stdin.setRawMode(true)
+  stdin.setEncoding('utf8')
+  stdin.resume()
+  return new Promise((resolve) => {
+    let typed = ''
+    const finish = (value: string | undefined) => {
+      stdin.off('data', onData)
+      stdin.setRawMode(false)
+      stdin.pause()
+      process.stderr.write('\n')
+      resolve(value)
+    }
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish(typed)
+        if (ch === '\u0003' || (ch === '\u0004' && typed === '')) return finish(undefined)
+        if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('')
+        else if (ch >= ' ') typed += ch
+      }
+    }
+    stdin.on('data', onData)
+  })
+}
+
+/** All of piped stdin, which must be one line: the password (a final newline allowed). */
+async function readPipedLine(): Promise<string | { error: string }> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_PASSWORD_BYTES + 2) return { error: `the password is longer than ${MAX_PASSWORD_BYTES} bytes` }
+    chunks.push(chunk)
+  }
+  const text = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
+  if (/[\r\n]/.test(text)) return { error: 'stdin holds more than one line; pipe in the password alone' }
+  return text
+}
+
+/** gatehouse hash-password: the password comes from stdin, never from an argument (which
+ *  would stay in shell history and show in the process list). */
+async function hashPasswordCommand(extra: readonly string[]): Promise<number> {
+  if (extra.length > 0) return fail('hash-password takes no arguments: type the password when asked, or pipe it in on stdin')
+  let password: string
+  if (process.stdin.isTTY) {
+    const first = await readHidden('Password: ')
+    const second = first === undefined ? undefined : await readHidden('Again: ')
+    if (first === undefined || second === undefined) return fail('cancelled')
+    if (first !== second) return fail('the two passwords differ')
+    password = first
+  } else {
+    const line = await readPipedLine()
+    if (typeof line !== 'string') return fail(line.error)
+    password = line
+  }
+  if (password === '') return fail('the password is empty')
+  if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return fail(`the password is longer than ${MAX_PASSWORD_BYTES} bytes`)
+  if ([...password].length < 12) console.error('warning: a password shorter than 12 characters is quick to guess; break-glass accounts deserve a long one')
+  console.log(await hashPassword(password))
+  return 0
+}
+
 export async function main(argv: string[]): Promise<number> {
   let parsed
   try {
@@ -180,6 +253,8 @@ export async function main(argv: string[]): Promise<number> {
       })
     case 'keys':
       return keys(values.out)
+    case 'hash-password':
+      return hashPasswordCommand(positionals.slice(1))
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}${suggest(command, COMMANDS)}\n${USAGE}`)
       return 2

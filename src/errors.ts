@@ -26,6 +26,7 @@ export const ERRORS = {
   GH_ERR_NO_IDP: { status: 500, message: 'no identity provider is configured' },
   GH_ERR_LOGOUT_TOKEN: { status: 400, message: 'the back-channel logout request is not acceptable' },
   GH_ERR_SIGN_IN_FAILED: { status: 400, message: 'sign-in could not be completed' },
+  GH_ERR_TOO_MANY_SIGN_INS: { status: 429, message: 'too many failed sign-ins; try again later' },
   GH_ERR_IDP_UNAVAILABLE: { status: 503, message: 'the identity provider cannot be reached' },
   GH_ERR_SIGNING_KEY: { status: 500, message: 'the identity signing key is unusable' },
   GH_ERR_SESSION_SECRET: { status: 500, message: 'a session secret is not a 32-byte key in base64' },

@@ -29,16 +29,17 @@ for (const tool of ['/usr/bin/Xvnc', '/usr/bin/websockify', '/usr/bin/xclock', `
 
 // ---------------------------------------------------------------------------------
 // Child processes. Each runs in a process group of its own, so websockify's per-connection
-// workers go with it; every group is ended at teardown, and again (SIGKILL) if this process
-// exits without running teardown. tap ends a test that runs out of time with SIGALRM and
-// then SIGKILL, which no handler sees: setpriv --pdeathsig has the kernel kill each child
-// when this process dies, however it dies, so no X server outlives a failed run.
+// workers go with it; every group is ended at teardown, and again if this process exits
+// without running teardown. tap ends a test that runs out of time with SIGALRM and then
+// SIGKILL, which no handler sees: setpriv --pdeathsig has the kernel send each child SIGTERM
+// when this process dies, however it dies, so no X server outlives a failed run. SIGTERM,
+// not SIGKILL, so that Xvnc removes its lock file and socket on the way out.
 
 const groups = new Set<number>()
 const killAll = () => {
   for (const pgid of groups) {
     try {
-      process.kill(-pgid, 'SIGKILL')
+      process.kill(-pgid, 'SIGTERM')
     } catch {
       // already gone
     }
@@ -62,7 +63,7 @@ interface Service {
 }
 
 function service(t: Teardown, command: string, args: string[], env: NodeJS.ProcessEnv): Service {
-  const [file, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args]
+  const [file, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'TERM', '--', command, ...args]] : [command, args]
   const child = spawn(file, argv, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
   child.stdout!.on('data', (d: Buffer) => (text += d))
