@@ -149,6 +149,16 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
     const parsed = readYaml(policyText, file.display, routesFileSpec, options.env, issues, undefined, warnings)
     routes.push(...(parsed?.routes ?? []))
   }
-  if (issues.length > 0 || !spec) throw new ConfigError(issues)
-  return compileConfig({ spec, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display, positions, env, warnings })
+  const input = { spec: spec!, routes, configFile: configFile.path, baseDir, policiesDir, displayFile: configFile.display, positions, env, warnings }
+  if (issues.length === 0 && spec) return compileConfig(input)
+  // What did read still goes through the cross-checks, so every error is listed at once;
+  // a partial config is never returned.
+  if (spec) {
+    try {
+      compileConfig(input)
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues)
+    }
+  }
+  throw new ConfigError(issues)
 }

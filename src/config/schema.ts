@@ -205,7 +205,7 @@ export function byteSize(): Reader<number> {
   }
 }
 
-export function list<T>(item: Reader<T>, options: { min?: number; max?: number } = {}): Reader<T[]> {
+export function list<T>(item: Reader<T>, options: { min?: number; max?: number; partial?: boolean } = {}): Reader<T[]> {
   const expects = `a list of ${item.expects}`
   return {
     expects,
@@ -227,7 +227,7 @@ export function list<T>(item: Reader<T>, options: { min?: number; max?: number }
         if (value === undefined) ok = false
         else out.push(value)
       })
-      return ok ? out : undefined
+      return ok || options.partial ? out : undefined
     },
   }
 }
@@ -310,6 +310,10 @@ export interface ObjectOptions<S extends Shape> {
   /** Groups of keys of which at most one may be set. */
   exclusive?: readonly (readonly (keyof S & string)[])[]
   expects?: string
+  /** Keep what did read when something else did not (its issues are reported): the
+   *  config and route files go on to the cross-checks, so `check` lists every error in
+   *  one pass instead of in waves. The loader never runs such a config. */
+  partial?: boolean
 }
 
 export function obj<S extends Shape>(shape: S, options: ObjectOptions<S> = {}): Reader<ObjectOf<S>> {
@@ -356,7 +360,7 @@ export function obj<S extends Shape>(shape: S, options: ObjectOptions<S> = {}): 
           ok = false
         }
       }
-      return ok ? (out as ObjectOf<S>) : undefined
+      return ok || options.partial ? (out as ObjectOf<S>) : undefined
     },
   }
 }

@@ -192,9 +192,9 @@ export const routeSpec = obj(
 
 export type RouteSpec = NonNullable<ReturnType<typeof routeSpec.read>>
 
-const locatedRoutes = list(located(routeSpec))
+const locatedRoutes = list(located(routeSpec), { partial: true })
 
-export const routesFileSpec = obj({ routes: locatedRoutes }, { expects: 'a mapping with a routes list' })
+export const routesFileSpec = obj({ routes: locatedRoutes }, { expects: 'a mapping with a routes list', partial: true })
 
 const httpUrl = str({
   expects: 'an http(s) URL',
@@ -373,7 +373,7 @@ export const configSpec = obj(
     idp: located(idpSpec),
     demo: demoSpec,
   },
-  { expects: 'a mapping of settings', exclusive: [['idps', 'idp']] },
+  { expects: 'a mapping of settings', exclusive: [['idps', 'idp']], partial: true },
 )
 
 export type ConfigSpec = NonNullable<ReturnType<typeof configSpec.read>>

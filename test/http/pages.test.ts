@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { loadConfig } from '../../src/config/load.js'
-import { CookieJar } from '../helpers/browser.js'
 import { request } from '../helpers/client.js'
 import { configDir, gatehouse } from '../helpers/gatehouse.js'
 import { idp, TEST_CLIENT, TEST_USERS } from '../helpers/idp.js'
