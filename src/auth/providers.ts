@@ -7,7 +7,7 @@ import * as oidc from 'openid-client'
 import type { FastifyBaseLogger } from 'fastify'
 import { GatehouseError } from '../errors.js'
 import { isLoopbackUrl } from '../http/loopback.js'
-import { OidcFailure } from './oidc-errors.js'
+import { OidcFailure, translateOidcError } from './oidc-errors.js'
 
 export interface IdpSettings {
   readonly id: string
@@ -93,6 +93,17 @@ function overrides(settings: IdpSettings): Partial<oidc.ServerMetadata> {
   }
 }
 
+/** The innermost message along an error's cause chain (undici hides the network error
+ *  there). */
+function causeMessage(err: unknown): string | undefined {
+  let message: string | undefined
+  for (let e = (err as { cause?: unknown })?.cause, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const m = (e as Error).message
+    if (typeof m === 'string' && m) message = m
+  }
+  return message
+}
+
 export class IdentityProvider {
   private configuration: oidc.Configuration | undefined
   private lastError: string | undefined = 'discovery has not finished yet'
@@ -148,7 +159,18 @@ export class IdentityProvider {
       if (this.closed) return
       // The message may name the URL; it never holds the client secret.
       this.lastError = (err as Error).message
-      this.log.warn({ idp: this.settings.id, err: { message: this.lastError }, retry_ms: this.retryMs }, 'identity provider not reachable; retrying')
+      // Which URL failed and why (refused, DNS, TLS, a bad discovery document): what an
+      // operator needs to fix it. The cause chain names the network error.
+      const failure = translateOidcError(err)
+      this.log.warn(
+        {
+          idp: this.settings.id,
+          url: this.settings.issuer,
+          err: { message: this.lastError, reason: failure.reason, cause: causeMessage(err) },
+          retry_ms: this.retryMs,
+        },
+        'identity provider not reachable; retrying',
+      )
       this.retryTimer = setTimeout(() => void this.attempt(), this.retryMs)
       this.retryTimer.unref()
       this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS)

@@ -80,6 +80,7 @@ async function renew(session: Session, ctx: RefreshContext): Promise<SessionData
       const claims = idClaims ? { ...data.claims, ...idClaims } : data.claims
       const mapped = mapClaims(provider.settings, claims)
       const now = Math.floor(Date.now() / 1000)
+      ctx.log.info({ event: 'refresh', idp: data.idp, user: mapped.user, sid: data.sid }, 'session refreshed')
       return {
         ...data,
         user: mapped.user,
@@ -96,7 +97,13 @@ async function renew(session: Session, ctx: RefreshContext): Promise<SessionData
     } catch (err) {
       const failure = translateOidcError(err)
       ctx.log.info(
-        { idp: data.idp, sid: data.sid, err: { code: failure.code, reason: failure.reason, message: failure.message } },
+        {
+          event: 'refresh_failed',
+          idp: data.idp,
+          user: data.user,
+          sid: data.sid,
+          err: { code: failure.code, reason: failure.reason, message: failure.message },
+        },
         'refresh failed; the session ends',
       )
       return undefined

@@ -506,6 +506,7 @@ ${protectedRoute(`http://${HOST}`, app.origin)}  - from: http://public.test
     retries.every((l) => l.idp === 'late'),
     'each log line names the IdP',
   )
+  t.match(retries[0], { url: issuer, err: { reason: 'ECONNREFUSED', cause: /ECONNREFUSED/ } }, 'and the URL and the cause')
   t.notMatch(JSON.stringify(gh.logs), CLIENT_SECRET, 'the client secret is never logged')
 
   const { callback } = await browser.signIn('/.gatehouse/sign_in?rd=/', new IdpBrowser(new URL(issuer).origin), 'alice')

@@ -257,6 +257,16 @@ routes:
   const first = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header() } })
   t.equal(first.status, 200)
   t.equal(refreshCount(), refreshesBefore + 1, 'the expiring access token was refreshed')
+  t.match(
+    gh.logs.find((l) => l.msg === 'session refreshed'),
+    { event: 'refresh', idp: 'test', user: 'bob' },
+    'the refresh is logged as an event',
+  )
+  t.match(
+    gh.logs.find((l) => l.msg === 'signed in'),
+    { event: 'sign_in', idp: 'test', user: 'bob' },
+    'so is the sign-in',
+  )
   const setCookies = ([] as string[]).concat(first.headers['set-cookie'] ?? [])
   t.ok(
     setCookies.some((c) => c.startsWith('_gatehouse=') && !/Max-Age=0/.test(c)),
@@ -279,6 +289,10 @@ routes:
   await new Promise((r) => setTimeout(r, 1100))
   const after = await request(gh.port, { path: '/', headers: { host: HOST, cookie: jar.header(), accept: 'application/json' } })
   t.equal(after.status, 401, 'no session after a failed refresh')
+  t.match(
+    gh.logs.find((l) => l.msg === 'refresh failed; the session ends'),
+    { event: 'refresh_failed', user: 'bob' },
+  )
   t.match(String(after.headers['set-cookie']), /_gatehouse=; .*Max-Age=0/, 'and its cookie is cleared')
 })
 
