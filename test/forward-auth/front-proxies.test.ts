@@ -199,9 +199,10 @@ for (const kind of FRONT_PROXIES) {
         believed: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'open.test', 'x-forwarded-uri': '/reports' },
       },
       {
+        // https as well: the sign-in redirect (checked to be http://app.test) is built from it.
         name: 'a whole Traefik-style description of a public request',
-        headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'open.test', 'x-forwarded-uri': '/public/x', 'x-forwarded-method': 'GET' },
-        believed: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'open.test', 'x-forwarded-uri': '/public/x', 'x-forwarded-method': 'GET' },
+        headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'open.test', 'x-forwarded-uri': '/public/x', 'x-forwarded-method': 'GET' },
+        believed: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'open.test', 'x-forwarded-uri': '/public/x', 'x-forwarded-method': 'GET' },
       },
     ]
 
