@@ -17,6 +17,7 @@ import { GatehouseError } from './errors.js'
 import { replyError, writeSocketError } from './http/answers.js'
 import { FORWARD_AUTH_PATH, JWKS_PATH } from './http/endpoints.js'
 import { AccessLog, identifyRequest } from './ops/access-log.js'
+import { loggerOptions } from './ops/logger.js'
 import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { admitRequest } from './proxy/admit.js'
@@ -116,7 +117,7 @@ function serverLimits(config: Config) {
 
 function createServer(config: Config, state: () => AppState | undefined, logger: FastifyBaseLogger | undefined): FastifyInstance {
   const options: FastifyServerOptions & { https?: unknown } = {
-    ...(logger ? { loggerInstance: logger } : { logger: { level: config.logLevel } }),
+    ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config) }),
     // One access line per exchange is written by ops/access-log.ts instead.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: (req) => state()!.requestId(req),
