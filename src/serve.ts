@@ -25,6 +25,7 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   if (a.address.host !== b.address.host || a.address.port !== b.address.port) changed.push('address')
   if (a.tls?.cert !== b.tls?.cert || a.tls?.key !== b.tls?.key) changed.push('tls_cert_file/tls_key_file')
   if (JSON.stringify(a.demo) !== JSON.stringify(b.demo)) changed.push('demo')
+  if (a.logFormat !== b.logFormat) changed.push('log_format')
   if (JSON.stringify(a.limits) !== JSON.stringify(b.limits)) changed.push('limits')
   if (JSON.stringify(a.metricsAddress) !== JSON.stringify(b.metricsAddress)) changed.push('metrics_address')
   return changed
@@ -50,12 +51,16 @@ export interface ServeOptions {
   logger?: FastifyBaseLogger
   /** Watch the files for changes (default true); SIGHUP reloads either way. */
   watch?: boolean
+  /** Where the demo's banner goes (default stdout). */
+  print?: (text: string) => void
 }
 
 export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
   const initial = await loadConfig(configPath)
   let current = initial
   const demo = await startDemo(initial)
+  // The banner comes before any log line: it is what someone trying the demo reads first.
+  if (demo) (options.print ?? ((text: string) => process.stdout.write(text)))(demo.banner)
   const metrics = initial.metricsAddress ? new Metrics() : undefined
   let metricsServer: import('node:http').Server | undefined
   try {
@@ -77,15 +82,16 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
   for (const warning of initial.warnings) app.log.warn({ warning: formatIssue(warning) }, 'configuration warning')
   if (initial.session.ephemeral) {
     app.log.warn(
-      "session.secrets is not set: sessions are encrypted with a secret made for this process only, so every user is signed out at restart, and replicas cannot read each other's sessions (gatehouse keys makes a lasting one)",
+      demo?.warnings.sessionSecrets ??
+        "session.secrets is not set: sessions are encrypted with a secret made for this process only, so every user is signed out at restart, and replicas cannot read each other's sessions (gatehouse keys makes a lasting one)",
     )
   }
   if (initial.identity.ephemeral) {
     app.log.warn(
-      'identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)',
+      demo?.warnings.signingKey ??
+        'identity.signing_key_file is not set: identity assertions are signed with a key made for this process only; upstreams must refetch the JWKS after every restart (gatehouse keys makes a lasting one)',
     )
   }
-  if (demo) app.log.warn(demo.summary, 'DEMO running (for trying Gatehouse out only): open one of these routes')
 
   let watcher: ConfigWatcher | undefined
   const rewatch = () => {

@@ -1,13 +1,21 @@
-// The demo behind `npm start`: an upstream that shows what it received and an
-// in-process identity provider with demo users. Development only.
+// The demo behind `npm start`: an upstream that shows what it received (and serves the
+// home page), and an in-process identity provider with demo users. Development only.
 
-import type { Server } from 'node:http'
 import type { Config } from '../config/compile.js'
+import { JWKS_PATH } from '../http/endpoints.js'
+import { demoAccess, isHomeRoute, localHost, type DemoAccess } from './access.js'
+import { DEMO_WARNINGS, demoBanner } from './banner.js'
+import type { OidcUser } from './oidc-users.js'
+import { homePage } from './pages.js'
 import { startDemoUpstream } from './upstream.js'
 
 export interface RunningDemo {
-  /** What to tell the person trying it out. */
-  readonly summary: Record<string, unknown>
+  /** What to tell the person trying it out, printed before any log line. */
+  readonly banner: string
+  /** Who sees what, as the banner and the home page show it. */
+  readonly access: DemoAccess
+  /** The ephemeral-secret warnings, worded for the demo. */
+  readonly warnings: typeof DEMO_WARNINGS
   close(): Promise<void>
 }
 
@@ -17,17 +25,16 @@ export async function startDemo(config: Config): Promise<RunningDemo | undefined
   const demo = config.demo
   if (!demo) return undefined
   const closers: (() => Promise<void>)[] = []
-  const summary: Record<string, unknown> = {
-    open: config.routes.map((r) => `${r.origin.scheme}://${r.hostKey}${r.match.kind === 'regex' ? '' : r.match.value}`),
-  }
+  let users: readonly OidcUser[] = []
+  let issuer: string | undefined
   try {
     if (demo.idp) {
       // Loaded only for the demo: production installs never run the development IdP.
       const { startDevIdp, DEMO_USERS } = await import('./dev-idp.js')
-      const issuer = `http://${addressText(demo.idp)}`
+      const wanted = `http://${addressText(demo.idp)}`
       const origins = [...new Set(config.routes.map((r) => `${r.origin.scheme}://${r.hostKey}`))]
       const clients = config.idps
-        .filter((idp) => idp.issuer.replace(/\/$/, '') === issuer)
+        .filter((idp) => idp.issuer.replace(/\/$/, '') === wanted)
         .map((idp) => ({
           client_id: idp.clientId,
           client_secret: idp.clientSecret,
@@ -37,17 +44,29 @@ export async function startDemo(config: Config): Promise<RunningDemo | undefined
         }))
       const idp = await startDevIdp({ host: demo.idp.host, port: demo.idp.port, clients })
       closers.push(idp.close)
-      summary.demo_idp = idp.issuer
-      summary.demo_users = DEMO_USERS.map((u) => `${u.id} (${u.groups?.length ? u.groups.join(', ') : 'no groups'})`)
+      issuer = idp.issuer
+      users = DEMO_USERS
     }
+    const idpSettings = config.idps.find((idp) => issuer !== undefined && idp.issuer.replace(/\/$/, '') === issuer)
+    const access = demoAccess(config, users, idpSettings, demo.upstream)
+    const gatehouse = `${config.tls ? 'https' : 'http'}://${localHost(config.address)}:${config.address.port}`
+    const homeRoutes = config.routes.filter((r) => isHomeRoute(r, config.address))
+    const home = access.places.find((p) => p.home)
     if (demo.upstream) {
-      const server: Server = await startDemoUpstream(demo.upstream)
-      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
-      summary.demo_upstream = addressText(demo.upstream)
+      const upstream = await startDemoUpstream({
+        address: demo.upstream,
+        jwksUrl: `${gatehouse}${JWKS_PATH}`,
+        assertionHeader: config.identity.header,
+        homeHosts: new Set(homeRoutes.map((r) => r.hostKey.toLowerCase())),
+        homePage: () => homePage({ access, users, idp: issuer }),
+        homeUrl: home?.urls[0],
+      })
+      closers.push(upstream.close)
     }
+    const banner = demoBanner({ access, idp: issuer, upstream: demo.upstream && addressText(demo.upstream) })
+    return { banner, access, warnings: DEMO_WARNINGS, close: async () => void (await Promise.all(closers.map((c) => c()))) }
   } catch (err) {
     await Promise.all(closers.map((c) => c()))
     throw err
   }
-  return { summary, close: async () => void (await Promise.all(closers.map((c) => c()))) }
 }
