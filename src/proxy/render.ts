@@ -22,6 +22,9 @@ export function replySignIn(reply: FastifyReply, outcome: SignIn, redirect: bool
   if (redirect) {
     return reply.code(302).header('cache-control', 'no-store').header('location', outcome.signInUrl).send()
   }
+  // Also as a header: a front proxy (nginx's auth_request) cannot read the body, and
+  // this URL has rd encoded properly, which nginx cannot do itself.
+  reply.header('x-gatehouse-sign-in', outcome.signInUrl)
   return replyError(reply, 'GH_ERR_UNAUTHENTICATED', { html: false, extra: { sign_in_url: outcome.signInUrl } })
 }
 

@@ -132,9 +132,9 @@ for (const kind of FRONT_PROXIES) {
     const refreshDue = Date.now() + REFRESH_AFTER_MS
 
     await t.test('a browser without a session signs in through the proxy; an admin reaches the app with identity', async (t) => {
-      const first = await s.get('/reports?q=1')
+      const first = await s.get('/reports?q=1&tab=2')
       const target = signInTarget(t, first)
-      t.equal(target?.searchParams.get('rd'), `${ORIGIN}/reports?q=1`, 'back to the page asked for afterwards')
+      t.equal(target?.searchParams.get('rd'), `${ORIGIN}/reports?q=1&tab=2`, 'back to the page asked for afterwards, whole query included')
       t.equal(s.app.received.length, 0, 'the app saw nothing')
 
       const { jar, authorize, back, callback } = await signIn(s.proxy.port, {
@@ -146,7 +146,7 @@ for (const kind of FRONT_PROXIES) {
       t.equal(authorize.searchParams.get('redirect_uri'), `${ORIGIN}/oauth2/callback`, 'asking it to come back to the app host')
       t.equal(back.origin, ORIGIN, 'the IdP sent the browser back to the app host, which the proxy serves')
       t.equal(callback.status, 302, 'Gatehouse took the callback through the proxy')
-      t.equal(callback.headers.location, `${ORIGIN}/reports?q=1`, 'and sent the browser back to its page')
+      t.equal(callback.headers.location, `${ORIGIN}/reports?q=1&tab=2`, 'and sent the browser back to its page')
       t.ok(jar.size > 0, 'with a session cookie')
 
       const page = await browse(s.proxy.port, jar, HOST, '/reports?q=1')
