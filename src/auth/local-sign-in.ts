@@ -290,7 +290,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
     const cookies = await sessions.set(data, parseCookies(request.headers.cookie), { httpLoopback: isHttpLoopback(origin) })
     request.log.info({ idp: LOCAL_IDP_ID, user: account.username, sid: data.sid, client }, 'signed in')
     deps.metrics?.signIns.inc({ idp: LOCAL_IDP_ID, result: 'signed_in' })
-    if (hb !== undefined) return handOff(reply, runtime, { data, exp: data.signedInAt! + config.session.lifetimeSeconds }, rd, hb, cookies)
+    if (hb !== undefined) return handOff(reply, runtime, { data, exp: Math.floor(data.signedInAt!) + config.session.lifetimeSeconds }, rd, hb, cookies)
     // 303: the browser follows with a GET, and a reload does not post the password again.
     return reply.header('set-cookie', cookies).header('cache-control', 'no-store').redirect(rd, 303)
   })
@@ -315,6 +315,8 @@ function sessionData(account: LocalAccount): SessionData {
     name: account.name,
     groups: [...account.groups],
     claims,
-    signedInAt: Math.floor(Date.now() / 1000),
+    // Not rounded: a sign-out of this user a moment before (revoking the user's sessions
+    // up to that instant) must not cover a sign-in made after it within the same second.
+    signedInAt: Date.now() / 1000,
   }
 }

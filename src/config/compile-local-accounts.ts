@@ -10,10 +10,10 @@
 
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
+import { isScalar, LineCounter, parseDocument } from 'yaml'
 import { LOCAL_IDP_ID, LocalAccounts, parsePasswordHash, type LocalAccount, type PasswordHash } from '../auth/local-accounts.js'
 import type { ConfigIssue } from '../errors.js'
-import { deref, list, located, obj, refine, report, type Reader, type ReadContext } from './schema.js'
+import { list, located, obj, refine, report, type Reader, type ReadContext } from './schema.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, IdpSpec } from './spec.js'
 
@@ -64,26 +64,12 @@ const accountSpec = obj(
   { required: ['username', 'password_hash'], expects: 'an account: { username, password_hash, email, name, groups }' },
 )
 
-type AccountSpec = NonNullable<ReturnType<typeof accountSpec.read>>
-
-/** Like list(), but keeps the accounts that read well when others do not, so duplicate
- *  usernames are reported in the same pass as every other problem. */
-const accountList: Reader<Located<AccountSpec>[]> = {
-  expects: 'a list of accounts',
-  read(node, ctx, at) {
-    if (!isSeq(node) || node.items.length === 0) return report(ctx, node, at, 'must be a list of at least one account')
-    const account = located(accountSpec)
-    const out: Located<AccountSpec>[] = []
-    node.items.forEach((item, i) => {
-      const child = deref(item, ctx, `${at}[${i}]`)
-      const value = child === undefined ? undefined : account.read(child, ctx, `${at}[${i}]`)
-      if (value !== undefined) out.push(value)
-    })
-    return out
-  },
-}
-
-const fileSpec = obj({ accounts: accountList }, { required: ['accounts'], expects: 'a mapping with an accounts list' })
+// partial: the accounts that read well are kept when others do not, so duplicate
+// usernames are reported in the same pass as every other problem.
+const fileSpec = obj(
+  { accounts: list(located(accountSpec), { min: 1, partial: true }) },
+  { required: ['accounts'], expects: 'a mapping with an accounts list' },
+)
 
 export interface LocalAccountsInput {
   readonly spec: ConfigSpec['local_accounts']

@@ -267,6 +267,14 @@ t.test('the 6th attempt at one account is 429 even with the right password; unkn
   t.ok(Number(locked.headers['retry-after']) > 800, 'Retry-After says when (about 15 minutes)')
   t.equal(locked.headers['set-cookie'], undefined, 'no session')
   t.ok(s.gh.logs.some((l) => l.msg === 'local sign-in refused: too many failed attempts' && l.limit === 'account' && l.username === 'breakglass'))
+  const json = await request(s.gh.port, {
+    method: 'POST',
+    path: '/.gatehouse/sign_in/local',
+    headers: { host: HOST, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: 'breakglass', password: PASSWORD }).toString(),
+  })
+  t.equal(json.status, 429)
+  t.equal(JSON.parse(json.text).error, 'GH_ERR_TOO_MANY_SIGN_INS', 'JSON clients get the code')
 
   for (let i = 1; i <= 5; i++) await signInAs(s, 'nobody', `guess ${i}`)
   t.equal((await signInAs(s, 'nobody', 'guess 6')).status, 429, 'a name that does not exist locks alike')
@@ -326,6 +334,10 @@ t.test('local sessions sign out like others', async (t) => {
   const after = await browse(s.gh.port, jar, HOST, '/dashboard')
   t.equal(after.status, 302, 'sent to sign in again')
   t.match(after.headers.location, /\/\.gatehouse\/sign_in\?/)
+  t.ok(s.gh.logs.some((l) => l.msg === 'signed out' && l.idp === 'local' && l.user === 'breakglass'))
+
+  const again = new CookieJar().absorb(await signInAs(s, 'breakglass', PASSWORD))
+  t.equal((await browse(s.gh.port, again, HOST, '/dashboard')).status, 200, 'signing in again at once works (the sign-out revoked only what came before)')
 })
 
 t.test('without local_accounts the endpoint answers 404', async (t) => {
