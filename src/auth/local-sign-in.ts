@@ -15,7 +15,7 @@ import { LOCAL_SIGN_IN_PATH, SIGN_IN_PATH } from '../http/endpoints.js'
 import { readForm } from '../http/form.js'
 import { escapeHtml } from '../http/html.js'
 import { isHttpLoopback } from '../http/loopback.js'
-import { page } from '../http/pages.js'
+import type { PageShell } from '../http/pages.js'
 import { clientAddress, requestOrigin } from '../http/request.js'
 import { isSameOrigin, queryParam } from '../http/same-site.js'
 import type { Metrics } from '../ops/metrics.js'
@@ -157,23 +157,17 @@ ${hidden.join('\n')}
 </section>`
 }
 
-/** The local sign-in page on its own (until the sign-in page places the form itself). */
-function sendFormPage(reply: FastifyReply, status: number, rd: string, error?: string, options: Parameters<typeof localAccountsForm>[2] = {}) {
-  return (
-    reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      // A password form must not be framed by another site (clickjacking).
-      .header('x-frame-options', 'DENY')
-      .header('content-security-policy', "frame-ancestors 'none'")
-      .send(page('Sign in', `<h1>Sign in</h1>\n${localAccountsForm(rd, error, options)}`))
-  )
+type FormOptions = Parameters<typeof localAccountsForm>[2]
+
+/** The local sign-in page on its own, in the config's page shell, whose headers also
+ *  keep the password form from being framed by another site (clickjacking). */
+function sendFormPage(reply: FastifyReply, shell: PageShell, status: number, rd: string, error?: string, options: FormOptions = {}) {
+  return shell.send(reply, status, shell.render('Sign in', `<h1>Sign in</h1>\n${localAccountsForm(rd, error, options)}`))
 }
 
 /** A failure as the client wants it: the form again for a browser, JSON otherwise. */
-function refuse(reply: FastifyReply, code: ErrorCode, status: number, message: string, rd: string, form: Parameters<typeof localAccountsForm>[2]) {
-  if (wantsHtml(reply.request.headers)) return sendFormPage(reply, status, rd, message, form)
+function refuse(reply: FastifyReply, shell: PageShell, code: ErrorCode, status: number, message: string, rd: string, form: FormOptions) {
+  if (wantsHtml(reply.request.headers)) return sendFormPage(reply, shell, status, rd, message, form)
   return replyError(reply, code, { detail: message.replace(/\.$/, ''), html: false })
 }
 
@@ -228,7 +222,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
     }
     const target = destination(queryParam(request, 'rd'), place.central ? queryParam(request, 'hb') : undefined, place.origin, config)
     if ('detail' in target) return replyError(reply, 'GH_ERR_BAD_REQUEST', { detail: target.detail })
-    return sendFormPage(reply, 200, target.rd, undefined, { hb: target.hb })
+    return sendFormPage(reply, config.pages, 200, target.rd, undefined, { hb: target.hb })
   })
 
   app.post(LOCAL_SIGN_IN_PATH, async (request, reply) => {
@@ -260,7 +254,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
     // The username is not filled in again: the answer for a name that exists and for one
     // that does not must be the same, byte for byte.
     const again = { hb }
-    if (username === '' || password === '') return refuse(reply, 'GH_ERR_BAD_REQUEST', 400, 'Enter a username and a password.', rd, again)
+    if (username === '' || password === '') return refuse(reply, config.pages, 'GH_ERR_BAD_REQUEST', 400, 'Enter a username and a password.', rd, again)
 
     const key = username.slice(0, MAX_USERNAME_KEY)
     const address = addressKey(client)
@@ -273,7 +267,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
       deps.metrics?.signIns.inc({ idp: LOCAL_IDP_ID, result: 'rate_limited' })
       reply.header('retry-after', String(limited.seconds))
       const wait = `Too many failed sign-ins; try again in ${Math.ceil(limited.seconds / 60)} minute${limited.seconds > 60 ? 's' : ''}.`
-      return refuse(reply, 'GH_ERR_TOO_MANY_SIGN_INS', 429, wait, rd, again)
+      return refuse(reply, config.pages, 'GH_ERR_TOO_MANY_SIGN_INS', 429, wait, rd, again)
     }
     limiter.charge(config, key, address, now)
     const account = await accounts.check(username, password)
@@ -281,7 +275,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
       // Never which of the two was wrong; the log has the name tried (never the password).
       request.log.warn({ idp: LOCAL_IDP_ID, username: key, client }, 'local sign-in refused: wrong username or password')
       deps.metrics?.signIns.inc({ idp: LOCAL_IDP_ID, result: 'refused' })
-      return refuse(reply, 'GH_ERR_UNAUTHENTICATED', 401, WRONG, rd, again)
+      return refuse(reply, config.pages, 'GH_ERR_UNAUTHENTICATED', 401, WRONG, rd, again)
     }
     limiter.succeeded(config, key, address)
 

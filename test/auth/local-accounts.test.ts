@@ -202,6 +202,7 @@ t.test('breakglass signs in with its password and reaches the route, as the same
   t.match(page.text, /<input id="gh-local-password" name="password" type="password" autocomplete="current-password"/)
   t.ok(page.text.includes(`name="rd" value="${ORIGIN}/x?a=%22%3Cb%3E"`), 'rd is validated and escaped')
   t.equal(page.headers['x-frame-options'], 'DENY', 'the password form cannot be framed')
+  t.match(page.headers['content-security-policy'], /frame-ancestors 'none'/)
 
   const answer = await signInAs(s, 'breakglass', PASSWORD)
   t.equal(answer.status, 303)
