@@ -112,6 +112,9 @@ export interface CompileInput {
   env?: Readonly<Record<string, string | undefined>>
   /** What loads but is probably not what was meant, found while reading. */
   warnings?: readonly ConfigIssue[]
+  /** Whether standard output is a terminal (the default log_format follows it);
+   *  default: process.stdout.isTTY. */
+  stdoutIsTerminal?: boolean
 }
 
 function readPem(file: string, baseDir: string, issue: (message: string) => void): string | undefined {
@@ -278,7 +281,9 @@ export function compileConfig(input: CompileInput): Config {
     authenticateOrigin: spec.authenticate_url === undefined ? undefined : new URL(spec.authenticate_url).origin,
     metricsAddress: spec.metrics_address,
     logLevel: spec.log_level ?? DEFAULTS.logLevel,
-    logFormat: (spec.log_format ?? DEFAULTS.logFormat) as LogFormat,
+    // Unset: readable lines for a person at a terminal, JSON for a collector (a pipe, a
+    // file, a container's log driver).
+    logFormat: (spec.log_format ?? ((input.stdoutIsTerminal ?? process.stdout.isTTY === true) ? 'pretty' : DEFAULTS.logFormat)) as LogFormat,
     shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,
     routes: Object.freeze(routes),
     authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),
