@@ -140,7 +140,10 @@ export async function loadConfig(configPath: string, options: LoadOptions = {}):
   const env = options.env ?? process.env
   const spec: ConfigSpec | undefined = text === undefined ? undefined : readYaml(text, configFile.display, configSpec, env, issues, positions, warnings)
 
-  const dirSetting = spec ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
+  // A partial spec (config.yaml has errors) may have dropped an unusable policies_dir:
+  // the fallback tells "not set" from "set but unusable", which skips the route files.
+  const dirSetting =
+    spec && issues.length === 0 ? spec.policies_dir : text === undefined ? undefined : fallbackPoliciesDir(text, configFile.display, options.env)
   const policiesDir = path.resolve(baseDir, dirSetting ?? 'policies')
   const routes = [...(spec?.routes ?? [])]
   for (const file of dirSetting === null ? [] : await listPolicyFiles(policiesDir, dirSetting !== undefined, issues, configFile)) {
