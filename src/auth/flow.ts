@@ -18,6 +18,8 @@ import { newSessionId, type SessionData } from '../session/store.js'
 import { mapClaims } from './claims.js'
 import { OidcFailure, translateOidcError } from './oidc-errors.js'
 import { chooserPage } from './pages.js'
+import { LOCAL_IDP_ID } from './local-accounts.js'
+import { localAccountsForm } from './local-sign-in.js'
 import type { AuthDeps } from './deps.js'
 import { signedOutLocally, signedOutMarker } from './sign-out.js'
 import { refreshTime } from './refresh.js'
@@ -113,23 +115,22 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthDeps): void {
       if (typeof found === 'object' && config.idpIds.has(found.data.idp)) return handOff(reply, deps.runtime(), found, rd, hb)
     }
     const providers = deps.providers.list()
-    if (providers.length === 0) return page(reply, 'GH_ERR_NO_IDP')
+    const local = config.localAccounts !== undefined
+    if (providers.length === 0 && !local) return page(reply, 'GH_ERR_NO_IDP')
     const jar = parseCookies(request.headers.cookie)
     // Sign in as someone else (the 403 page), or the first sign-in after signing out
     // while the IdP's own session lives on: the IdP is asked to authenticate again, so
     // the user is not silently signed back in as who they just left.
     const prompt = queryParam(request, 'prompt') === 'login' || signedOutLocally(config, origin, jar) ? ('login' as const) : undefined
-    const chosen = queryParam(request, 'idp') ?? (providers.length === 1 ? providers[0].settings.id : providers.find((p) => p.settings.autoLogin)?.settings.id)
-    if (chosen === undefined) {
-      return config.pages.send(
-        reply,
-        200,
-        chooserPage(
-          config.pages,
-          providers.map((p) => p.settings),
-          { rd, prompt },
-        ),
-      )
+    const asked = queryParam(request, 'idp')
+    // With local accounts the page is shown even for one IdP: when that IdP is down, the
+    // break-glass form must still be reachable.
+    const chosen =
+      asked ?? providers.find((p) => p.settings.autoLogin)?.settings.id ?? (providers.length === 1 && !local ? providers[0].settings.id : undefined)
+    if (chosen === undefined || (chosen === LOCAL_IDP_ID && local)) {
+      const options = { rd, prompt, hb }
+      const listed = chosen === undefined ? providers.map((p) => p.settings) : []
+      return config.pages.send(reply, 200, chooserPage(config.pages, listed, options, local ? localAccountsForm(rd, undefined, { hb }) : ''))
     }
     const provider = deps.providers.get(chosen)
     if (!provider) return page(reply, 'GH_ERR_BAD_REQUEST', `no identity provider has the id ${JSON.stringify(chosen)}`)

@@ -9,6 +9,8 @@ import type { PageShell } from '../http/pages.js'
 
 export interface SignInOptions {
   readonly rd: string
+  /** On the authenticate host: the route host's binding, carried to the IdP's sign-in. */
+  readonly hb?: string
   /** `login`: the IdP is asked to authenticate again (sign in as someone else, or after
    *  signing out while the IdP session lives on). */
   readonly prompt?: 'login'
@@ -19,6 +21,7 @@ export function signInHref(options: SignInOptions, idp?: string): string {
   const params = new URLSearchParams()
   if (idp !== undefined) params.set('idp', idp)
   params.set('rd', options.rd)
+  if (options.hb !== undefined) params.set('hb', options.hb)
   if (options.prompt) params.set('prompt', options.prompt)
   return `${SIGN_IN_PATH}?${params}`
 }

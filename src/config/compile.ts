@@ -197,8 +197,9 @@ export function compileConfig(input: CompileInput): Config {
 
   const idpSpecs = spec.idps ?? (spec.idp ? [spec.idp] : [])
   const idps = compileIdps(idpSpecs, baseDir, (at, key, message) => issues.push({ ...at, path: `${at.path}.${key}`, message }))
-  const idpIds = new Set(idpSpecs.map((s) => s.value.id))
   const localAccounts = compileLocalAccounts({ spec: spec.local_accounts, idps: idpSpecs, baseDir, configShown: input.displayFile, top, issues })
+  // A route may pin the local accounts (`idp: local`) like any IdP when they are on.
+  const idpIds = new Set<string>([...idpSpecs.map((s) => s.value.id as string), ...(localAccounts ? [LOCAL_IDP_ID] : [])])
 
   const pages = compilePages(
     spec,

@@ -391,3 +391,73 @@ t.test('with authenticate_url: local sign-in on the authenticate host, handed of
   t.equal(landed.headers.location, `${ORIGIN}/x`)
   t.equal((await browse(s.gh.port, routeJar, HOST, '/x')).status, 200, 'the route host has its session')
 })
+
+t.test('the sign-in page shows the local-account form: alone, beside an IdP, or when a route pins idp: local', async (t) => {
+  const alone = await setup(t)
+  const page = await request(alone.gh.port, { path: '/.gatehouse/sign_in?rd=%2Fx', headers: { host: HOST, accept: 'text/html' } })
+  t.equal(page.status, 200, 'no IdP: the page, not GH_ERR_NO_IDP')
+  t.match(page.text, /<h2 id="gh-local-heading">Local account<\/h2>/)
+  t.match(page.text, /<label for="[^"]+">Username<\/label>/, 'labelled inputs')
+  t.ok(page.text.includes(`name="rd" value="${ORIGIN}/x"`), 'the destination rides along')
+  t.notMatch(page.text, /Choose how to sign in/, 'no IdP list')
+
+  const withIdp = await setup(
+    t,
+    `idps:
+  - id: corp
+    name: Continue with Corp
+    issuer: http://127.0.0.1:9/
+    authorization_url: http://127.0.0.1:9/authorize
+    token_url: http://127.0.0.1:9/token
+    jwks_url: http://127.0.0.1:9/jwks
+    client_id: gh
+    client_secret: s
+`,
+  )
+  const both = await request(withIdp.gh.port, { path: '/.gatehouse/sign_in?rd=%2Fx', headers: { host: HOST, accept: 'text/html' } })
+  t.equal(both.status, 200, 'one IdP no longer skips the page while local accounts are on')
+  t.match(both.text, /Continue with Corp/)
+  t.match(both.text, /Local account/)
+  const onlyLocal = await request(withIdp.gh.port, { path: '/.gatehouse/sign_in?idp=local&rd=%2Fx', headers: { host: HOST, accept: 'text/html' } })
+  t.match(onlyLocal.text, /Local account/)
+  t.notMatch(onlyLocal.text, /Continue with Corp/, 'idp=local: the form alone')
+
+  const pinned = await gatehouse(t, {
+    config: `session:
+  secrets: [${SECRET}]
+local_accounts: { file: ./users.yaml }
+routes:
+  - from: ${ORIGIN}
+    to: http://127.0.0.1:9
+    idp: local
+    allow_any_authenticated_user: true
+`,
+    files: { 'users.yaml': USERS },
+  })
+  const sent = await request(pinned.port, { path: '/', headers: { host: HOST, accept: 'text/html' } })
+  t.equal(sent.status, 302)
+  t.match(String(sent.headers.location), /\/\.gatehouse\/sign_in\?rd=.*&idp=local$/, 'a route may pin the local accounts')
+})
+
+t.test('with authenticate_url, the chooser on the authenticate host keeps the binding in every link and the form', async (t) => {
+  const s = await setup(
+    t,
+    `authenticate_url: http://auth.test
+idps:
+  - id: corp
+    issuer: http://127.0.0.1:9/
+    authorization_url: http://127.0.0.1:9/authorize
+    token_url: http://127.0.0.1:9/token
+    jwks_url: http://127.0.0.1:9/jwks
+    client_id: gh
+    client_secret: s
+`,
+  )
+  const start = await browse(s.gh.port, new CookieJar(), HOST, `/.gatehouse/sign_in?rd=${encodeURIComponent(`${ORIGIN}/x`)}`)
+  const central = new URL(start.headers.location as string)
+  const hb = central.searchParams.get('hb')!
+  const chooser = await request(s.gh.port, { path: central.pathname + central.search, headers: { host: 'auth.test', accept: 'text/html' } })
+  t.equal(chooser.status, 200)
+  t.ok(chooser.text.includes(`hb=${hb}`), 'the IdP link carries hb')
+  t.ok(chooser.text.includes(`name="hb" value="${hb}"`), 'and so does the form')
+})
