@@ -48,6 +48,8 @@ export interface WhoAmI {
   readonly groups?: readonly string[]
   readonly sub?: string
   readonly idp?: string
+  /** The IdP's display name (`name`), for people. */
+  readonly idp_name?: string
   /** Seconds since the epoch. */
   readonly signed_in_at?: number
   readonly expires_at?: number
@@ -67,7 +69,8 @@ export function readableTime(seconds: number, now = Date.now() / 1000): string {
   const text = when.toUTCString().replace('GMT', 'UTC')
   const delta = Math.round((seconds - now) / 60)
   const span = Math.abs(delta) >= 60 ? `${Math.floor(Math.abs(delta) / 60)} h ${Math.abs(delta) % 60} min` : `${Math.abs(delta)} min`
-  return `<time datetime="${when.toISOString()}">${text}</time> (${delta >= 0 ? `in ${span}` : `${span} ago`})`
+  const relative = delta === 0 ? 'just now' : delta > 0 ? `in ${span}` : `${span} ago`
+  return `<time datetime="${when.toISOString()}">${text}</time> (${relative})`
 }
 
 const claimValue = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value))
@@ -92,7 +95,7 @@ export function userPage(shell: PageShell, who: WhoAmI, reachable: readonly Reac
     'Your account',
     `<h1>Your account</h1>
 <p>You are signed in as <strong>${escapeHtml(who.name ?? who.user ?? '')}</strong>${who.email ? ` (${escapeHtml(who.email)})` : ''}.</p>
-<table><caption class="meta">Your session</caption><tbody>${row('User', who.user)}${row('Name', who.name)}${row('Email', who.email)}${row('Groups', groups)}${row('Identity provider', who.idp)}${time('Signed in', who.signed_in_at)}${time('Session ends', who.expires_at)}</tbody></table>
+<table><caption class="meta">Your session</caption><tbody>${row('User', who.user)}${row('Name', who.name)}${row('Email', who.email)}${row('Groups', groups)}${row('Identity provider', who.idp_name ?? who.idp)}${time('Signed in', who.signed_in_at)}${time('Session ends', who.expires_at)}</tbody></table>
 <h2>Applications you can reach</h2>${routes ? `<ul>${routes}</ul>` : '<p>No application lets you in with this account.</p>'}
 <h2>Claims from your identity provider</h2>
 <p class="meta">What policies can match with <code>claim/NAME</code>. Tokens are never shown.</p>

@@ -15,7 +15,7 @@ import { userPage, type ReachableRoute, type WhoAmI } from './pages.js'
 /** Claims that only make sense inside the sign-in (replay and token binding checks). */
 const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash'])
 
-function whoAmI(session: Session | undefined): WhoAmI {
+function whoAmI(config: Config, session: Session | undefined): WhoAmI {
   if (session === undefined) return { signed_in: false }
   const { data } = session
   return {
@@ -26,6 +26,7 @@ function whoAmI(session: Session | undefined): WhoAmI {
     groups: data.groups,
     sub: data.sub,
     idp: data.idp,
+    idp_name: config.idps.find((i) => i.id === data.idp)?.name,
     signed_in_at: data.signedInAt,
     expires_at: session.exp,
     claims: Object.fromEntries(Object.entries(data.claims).filter(([k]) => !PROTOCOL_CLAIMS.has(k))),
@@ -63,12 +64,12 @@ export function registerUserPage(app: FastifyInstance, deps: AuthDeps): void {
     return { config, session }
   }
   app.get(USER_JSON_PATH, async (request, reply) => {
-    const { session } = await current(request)
-    return reply.header('cache-control', 'no-store').send(whoAmI(session))
+    const { config, session } = await current(request)
+    return reply.header('cache-control', 'no-store').send(whoAmI(config, session))
   })
   app.get(USER_PAGE_PATH, async (request, reply) => {
     const { config, session } = await current(request)
     const reachable = session ? reachableRoutes(config, session, clientAddress(request.raw, config.isTrustedProxy)) : []
-    return config.pages.send(reply, 200, userPage(config.pages, whoAmI(session), reachable))
+    return config.pages.send(reply, 200, userPage(config.pages, whoAmI(config, session), reachable))
   })
 }

@@ -50,7 +50,7 @@ a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #b35c
 .actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0 .5rem}
 .meta{color:#4a4f57;font-size:.875rem;margin-top:1.5rem}
 code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #dde1e6}
+table{border-collapse:collapse;width:100%}caption{text-align:left}th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #dde1e6}
 td{word-break:break-word}th{width:35%}
 .said{border-left:4px solid #a4262c;background:#fdf3f2;padding:.5rem 1rem;margin:1rem 0}
 .note{border-left:4px solid var(--primary);background:#f1f5fb;padding:.5rem 1rem;margin:1rem 0}

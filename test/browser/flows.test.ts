@@ -235,6 +235,21 @@ routes:
     await noAxeViolations(t, page, 'the 403 page')
   })
 
+  await t.test('the user page shows who bob is, his claims and the routes he can reach', async (t) => {
+    const answer = await land(
+      page,
+      () => true,
+      () => page.goto(`${appOrigin}/.gatehouse/`),
+    )
+    t.equal(answer.status(), 200)
+    t.equal(await page.textContent('h1'), 'Your account')
+    t.match(await page.textContent('main'), /bob@example\.com/)
+    t.ok(await page.getByRole('link', { name: 'app' }).isVisible(), 'the app route, which lets him in')
+    t.equal(await page.getByRole('link', { name: 'admin' }).count(), 0, 'not the admin route')
+    await screenshot(page, 'flows-06b-user-page')
+    await noAxeViolations(t, page, 'the user page')
+  })
+
   await t.test('signing out on app.localhost ends the session on both hosts and at the IdP', async (t) => {
     await land(
       page,

@@ -150,13 +150,22 @@ t.test('the user page shows who you are, your groups, all claims, readable times
   t.match(res.text, /<code>email<\/code><\/th><td>bob@example\.com<\/td>/, 'claims in a table')
   t.match(res.text, /<code>sub<\/code>/)
   t.match(res.text, /Session ends<\/th><td><time datetime="[^"]+">[^<]+UTC<\/time> \(in 1[34] h \d+ min\)/, 'expiry as a readable time')
+  t.match(res.text, /Signed in<\/th><td><time datetime="[^"]+">[^<]+UTC<\/time> \((just now|1 min ago)\)/, 'sign-in time, relative too')
+  t.match(res.text, /Identity provider<\/th><td>Continue with the test IdP<\/td>/, "the IdP's name")
   t.match(res.text, /<a href="http:\/\/app\.test\/">app<\/a>/, 'a route bob can reach')
   t.notMatch(res.text, />admin<\/a>/, 'not one he cannot')
   t.notMatch(res.text, /eyJ/, 'no token of any kind')
   t.match(res.text, /href="\/\.gatehouse\/sign_out"/, 'and a way to sign out')
 
   const json = JSON.parse((await request(gh.port, { path: '/.gatehouse/user', headers: { host: APP, cookie: jar.header() } })).text)
-  t.match(json, { signed_in: true, user: 'bob', groups: ['developers'], claims: { email: 'bob@example.com' } })
+  t.match(json, {
+    signed_in: true,
+    user: 'bob',
+    idp: 'test',
+    idp_name: 'Continue with the test IdP',
+    groups: ['developers'],
+    claims: { email: 'bob@example.com' },
+  })
   t.type(json.expires_at, 'number')
   t.type(json.signed_in_at, 'number')
   t.notMatch(JSON.stringify(json), /eyJ|nonce/, 'no tokens, no protocol claims')
