@@ -3,11 +3,10 @@
 // terminal shows (pretty) and collectors read (json).
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { chromium as playwright } from 'playwright-core'
+import { axe, chromium, firstPage, screenshot } from './helpers/chromium.js'
 import { loadConfig } from '../src/config/load.js'
 import { DEMO_USERS } from '../src/demo/dev-idp.js'
 import { loggerOptions, prettyDestination, prettyLine } from '../src/ops/logger.js'
@@ -20,7 +19,6 @@ import type { Teardown } from './helpers/upstream.js'
 import { websocketHandshake } from './helpers/websocket.js'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
-const CHROMIUM = '/usr/bin/chromium'
 
 /** `gatehouse serve` as a separate process, its stdout and stderr kept apart. */
 function serveProcess(t: Teardown, configFile: string, cwd = ROOT) {
@@ -210,50 +208,36 @@ t.test('the shipped demo', async (t) => {
     t.match(script.headers['content-type'], /^text\/javascript/)
   })
 
-  t.test(
-    'in Chromium: home page, sign-in, the verified page and the websocket echo under the CSP',
-    { skip: !existsSync(CHROMIUM) && 'no Chromium' },
-    async (t) => {
-      const browser = await playwright.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] })
-      t.teardown(() => browser.close())
-      const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' })
-      context.setDefaultTimeout(15_000)
-      const page = await context.newPage()
-      // What the CSP refuses shows as console errors; a failed load as a response >= 400.
-      const problems: string[] = []
-      page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()))
-      page.on('response', (r) => r.status() >= 400 && !r.url().endsWith('/favicon.ico') && problems.push(`${r.status()} ${r.url()}`))
-      const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-      const axe = async () => {
-        // Evaluated through DevTools, which the page's CSP does not govern.
-        await page.evaluate(axeSource)
-        return page.evaluate(async () => {
-          const api = (window as unknown as { axe: { run(d: Document): Promise<{ violations: { id: string; impact?: string }[] }> } }).axe
-          const { violations } = await api.run(document)
-          return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)
-        })
-      }
+  t.test('in Chromium: home page, sign-in, the verified page and the websocket echo under the CSP', async (t) => {
+    const page = await firstPage(await chromium(t))
+    // What the CSP refuses shows as console errors; a failed load as a response >= 400.
+    const problems: string[] = []
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()))
+    page.on('response', (r) => r.status() >= 400 && !r.url().endsWith('/favicon.ico') && problems.push(`${r.status()} ${r.url()}`))
+    const serious = async () => (await axe(page)).map((v) => v.id)
 
-      await page.goto('http://localhost:8080/')
-      t.equal(await page.locator('h1').textContent(), 'Gatehouse demo')
-      t.strictSame(await axe(), [], 'home page: no serious accessibility problems (contrast included)')
+    await page.goto('http://localhost:8080/')
+    t.equal(await page.locator('h1').textContent(), 'Gatehouse demo')
+    await screenshot(page, 'demo-home')
+    t.strictSame(await serious(), [], 'home page: no serious accessibility problems (contrast included)')
 
-      await page.goto('http://private.localhost:8080/ws.html')
-      await page.click('button[name="account"][value="bob"]')
-      await page.waitForURL('http://private.localhost:8080/ws.html')
-      await page.locator('#log li', { hasText: 'connected through Gatehouse as bob (assertion verified)' }).waitFor()
-      await page.fill('#message', 'hi there')
-      await page.click('button[type="submit"]')
-      await page.locator('#log li', { hasText: 'received: echo: hi there' }).waitFor()
-      t.match(await page.locator('#status').textContent(), /^Connected to ws:\/\/private\.localhost:8080\/ws$/)
-      t.strictSame(await axe(), [], 'websocket page')
+    await page.goto('http://private.localhost:8080/ws.html')
+    await page.click('button[name="account"][value="bob"]')
+    await page.waitForURL('http://private.localhost:8080/ws.html')
+    await page.locator('#log li', { hasText: 'connected through Gatehouse as bob (assertion verified)' }).waitFor()
+    await page.fill('#message', 'hi there')
+    await page.click('button[type="submit"]')
+    await page.locator('#log li', { hasText: 'received: echo: hi there' }).waitFor()
+    t.match(await page.locator('#status').textContent(), /^Connected to ws:\/\/private\.localhost:8080\/ws$/)
+    await screenshot(page, 'demo-websocket')
+    t.strictSame(await serious(), [], 'websocket page')
 
-      await page.goto('http://private.localhost:8080/')
-      t.match(await page.locator('p.verified').textContent(), /^Verified\./)
-      t.strictSame(await axe(), [], 'the request page')
-      t.strictSame(problems, [], 'nothing refused by the CSP, nothing missing')
-    },
-  )
+    await page.goto('http://private.localhost:8080/')
+    t.match(await page.locator('p.verified').textContent(), /^Verified\./)
+    await screenshot(page, 'demo-app')
+    t.strictSame(await serious(), [], 'the request page')
+    t.strictSame(problems, [], 'nothing refused by the CSP, nothing missing')
+  })
 
   t.test('the demo policy tests cover every route and pass', async (t) => {
     const run = await runCli(['test', '--config', 'config.yaml'])
