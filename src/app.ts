@@ -9,6 +9,8 @@ import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { registerBackchannelLogout } from './auth/backchannel.js'
 import { registerAuthRoutes } from './auth/flow.js'
+import { registerSignOut } from './auth/sign-out.js'
+import { registerUserPage } from './auth/user-page.js'
 import { registerHandoff } from './auth/handoff.js'
 import { registerLocalSignIn } from './auth/local-sign-in.js'
 import { ProviderRegistry } from './auth/registry.js'
@@ -168,7 +170,10 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
     idps: () => state.providers.problem(),
     sessions: () => state.runtime.sessions.problem(),
   })
-  registerAuthRoutes(app, { runtime: () => state.runtime, providers: state.providers, metrics: state.pipeline.metrics })
+  const auth = { runtime: () => state.runtime, providers: state.providers, metrics: state.pipeline.metrics }
+  registerAuthRoutes(app, auth)
+  registerSignOut(app, auth)
+  registerUserPage(app, auth)
   registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
   registerHandoff(app, { runtime: () => state.runtime })
   registerLocalSignIn(app, { runtime: () => state.runtime, metrics: state.pipeline.metrics })
@@ -243,6 +248,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const app = createServer(config, () => state, options.logger)
   state = new AppState(config, app.log, options.metrics)
   state.accessLog.observe(app.server)
+  // Pages follow reloads: branding and templates come from the newest config.
+  app.decorate('pageShell', { getter: () => state!.runtime.config.pages })
   registerErrorAnswers(app)
   registerOwnEndpoints(app, state)
   registerProxy(app, state)

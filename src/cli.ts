@@ -11,7 +11,6 @@ import { formatResult, formatSummary, loadPolicyTests, parseUserJson, runPolicyT
 import type { Config } from './config/compile.js'
 import { ConfigError, formatIssue, GatehouseError } from './errors.js'
 import { suggest } from './suggest.js'
-import { serveUntilSignalled } from './serve.js'
 
 const USAGE = `usage: gatehouse <command> [options]
 
@@ -226,6 +225,9 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       try {
+        // Loaded only to serve: check, test and explain start without the proxy, the
+        // HTTP stack and the IdP client.
+        const { serveUntilSignalled } = await import('./serve.js')
         await serveUntilSignalled(configPath)
       } catch (err) {
         if (err instanceof GatehouseError && err.code === 'GH_ERR_LISTEN') return fail(err.message)
