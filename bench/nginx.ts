@@ -1,0 +1,36 @@
+// nginx as a plain reverse proxy (no sign-in): one worker process, keepalive to the
+// upstream, access log off. The bound a proxy on one core can reach.
+
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { freePort, spawnOn, waitForHttp, which, type Placement, type Running } from './procs.js'
+
+export function nginxMissing(): string | undefined {
+  return which('nginx') ? undefined : 'nginx is not installed (scripts/ensure-bench.sh installs it)'
+}
+
+export async function startNginx(p: Placement, work: string, upstreamPort: number): Promise<Running> {
+  const dir = path.join(work, 'nginx')
+  mkdirSync(dir, { recursive: true })
+  const port = await freePort()
+  const conf = `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }
+  }
+}
+`
+  writeFileSync(path.join(dir, 'nginx.conf'), conf)
+  const child = spawnOn(p, p.contender, which('nginx')!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir])
+  await waitForHttp(port, child, 'nginx')
+  return { url: `http://127.0.0.1:${port}/`, headers: {}, pids: [child.pid!] }
+}
