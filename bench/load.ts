@@ -29,10 +29,13 @@ export interface LoadSettings {
 
 export type Loader = (url: string, headers: Record<string, string>, settings: LoadSettings) => Promise<Sample>
 
-export function loader(p: Placement): { name: string; load: Loader } {
-  if (has('wrk'))
+/** wrk when installed (or asked for), else autocannon. */
+export function loader(p: Placement, wanted?: string): { name: string; load: Loader } {
+  if (wanted !== undefined && wanted !== 'wrk' && wanted !== 'autocannon') throw new Error(`--client: wrk or autocannon, not ${wanted}`)
+  if (wanted === 'wrk' && !has('wrk')) throw new Error('--client wrk: wrk is not installed')
+  if (wanted !== 'autocannon' && has('wrk'))
     return { name: `wrk ${commandVersion('wrk', ['-v'], /wrk (?:debian\/)?(\S+)/)}`, load: (url, headers, settings) => loadWithWrk(p, url, headers, settings) }
-  return { name: `autocannon ${packageVersion('autocannon')} (no wrk installed)`, load: loadWithAutocannon }
+  return { name: `autocannon ${packageVersion('autocannon')}${wanted ? '' : ' (no wrk installed)'}`, load: loadWithAutocannon }
 }
 
 interface WrkResult {

@@ -6,6 +6,7 @@
 //
 //   npm run bench                                   everything, 5 rounds of 5 s
 //   npm run bench -- --duration 5 --rounds 3 --connections 50
+//   npm run bench -- --client autocannon            (default: wrk when installed)
 //   npm run bench -- --only cookie,fastify,ws       some contenders (names below)
 //   npm run bench -- --short                        1 round of 2 s, no micro-benchmarks (CI)
 //   npm run bench -- --skip-proxy                   the micro-benchmarks only
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     rounds: { type: 'string' },
     connections: { type: 'string', default: '50' },
+    client: { type: 'string' },
     only: { type: 'string' },
     short: { type: 'boolean', default: false },
     'skip-proxy': { type: 'boolean', default: false },
@@ -104,7 +106,7 @@ async function authCheck(c: Contender): Promise<string | undefined> {
 }
 
 async function main() {
-  const client = loader(p)
+  const client = loader(p, values.client)
   console.log(`Gatehouse bench: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`)
   console.log(`client ${client.name}, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} interleaved round${ROUNDS === 1 ? '' : 's'}`)
   console.log(`${describePlacement(p)}\n`)
@@ -258,8 +260,8 @@ async function main() {
     }
   }
   // Warm-up (JIT, connection pools, session caches), not measured.
-  for (const c of contenders)
-    await measure(c.repin, () => client.load(c.run.url, c.run.headers, { ...settings, duration: Math.min(DURATION, 2) })).catch(() => undefined)
+  const warmUp = { ...settings, duration: SHORT ? 1 : Math.min(DURATION, 2) }
+  for (const c of contenders) await measure(c.repin, () => client.load(c.run.url, c.run.headers, warmUp)).catch(() => undefined)
 
   const wsJob = (row: (typeof wsRows)[number], mode: WsJob['mode']): WsJob => ({
     url: row.url,
