@@ -81,6 +81,8 @@ async function cleanup(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().finally(() => process.exit(130)))
 }
+// Output piped into a reader that stops early (| head) must not leave servers behind.
+process.stdout.on('error', () => {})
 
 /** Without the session: anything but 200. With it: 200 and the upstream's own body. */
 async function authCheck(c: Contender): Promise<string | undefined> {
