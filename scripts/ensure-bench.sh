@@ -9,26 +9,15 @@
 # Needs root and apt-get. Elsewhere it says what to install and stops with status 1; the
 # bench itself still runs and reports what is missing as skipped.
 set -euo pipefail
+source "$(dirname "$0")/apt-missing.sh"
 needed=()
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have nginx || needed+=(nginx)
 have apache2 || needed+=(apache2)
 [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || needed+=(libapache2-mod-auth-openidc)
 have wrk || needed+=(wrk)
 have redis-server || needed+=(redis-server)
 have taskset || needed+=(util-linux)
-[ ${#needed[@]} -eq 0 ] && exit 0
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-bench: no apt-get here; install these yourself to bench against them: ${needed[*]}" >&2
-  exit 1
-fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-bench: not root, so nothing installed. As root: apt-get install ${needed[*]}" >&2
+if ! install_missing ensure-bench ${needed[@]+"${needed[@]}"}; then
   echo "ensure-bench: (or run 'node --import tsx bench/run.ts' to bench without them: they are reported as skipped)" >&2
   exit 1
 fi
-echo "ensure-bench: installing ${needed[*]} (apt-get)"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# Debian starts services it installs where it can; the bench runs its own instances.
-apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null

@@ -16,12 +16,8 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance } from 'fastify'
-import pino from 'pino'
 import { chromium as playwright, type BrowserContext, type Page } from 'playwright-core'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config/load.js'
-import { writeConfigDir, type ConfigFiles, type RunningGatehouse } from './gatehouse.js'
+import { startGatehouse, type ConfigFiles, type RunningGatehouse } from './gatehouse.js'
 import { closedPort, type Teardown } from './upstream.js'
 
 export type { BrowserContext, Page }
@@ -155,32 +151,13 @@ export function describeViolations(violations: readonly AxeViolation[]): string 
 export async function gatehouseOnPort(t: Teardown, files: (port: number) => ConfigFiles | string): Promise<RunningGatehouse> {
   for (let attempt = 0; ; attempt++) {
     const port = await closedPort()
-    const content = files(port)
-    const written = writeConfigDir(typeof content === 'string' ? { config: content } : content)
-    const logs: Record<string, unknown>[] = []
-    let app: FastifyInstance | undefined
     try {
-      const config = await loadConfig(written.configFile, { env: process.env })
-      const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
-      app = await buildApp(config, { logger })
-      await app.listen({ host: '127.0.0.1', port })
+      const running = await startGatehouse(files(port), {}, { port })
+      t.teardown(() => running.close())
+      return running
     } catch (err) {
-      await app?.close()
-      written.cleanup()
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 5) continue
       throw err
     }
-    const running: RunningGatehouse = {
-      app,
-      port,
-      url: `http://127.0.0.1:${port}`,
-      logs,
-      close: async () => {
-        await app.close()
-        written.cleanup()
-      },
-    }
-    t.teardown(() => running.close())
-    return running
   }
 }

@@ -54,14 +54,21 @@ export interface RunningGatehouse {
 export async function startGatehouse(
   files: ConfigFiles | string,
   env: Record<string, string> = {},
-  options: Omit<BuildOptions, 'logger'> = {},
+  options: Omit<BuildOptions, 'logger'> & { readonly port?: number } = {},
 ): Promise<RunningGatehouse> {
   const written = writeConfigDir(typeof files === 'string' ? { config: files } : files)
-  const config = await loadConfig(written.configFile, { env: { ...process.env, ...env } })
   const logs: Record<string, unknown>[] = []
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
-  const app = await buildApp(config, { ...options, logger })
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined
+  try {
+    const config = await loadConfig(written.configFile, { env: { ...process.env, ...env } })
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+    app = await buildApp(config, { ...options, logger })
+    await app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
+  } catch (err) {
+    await app?.close()
+    written.cleanup()
+    throw err
+  }
   const port = (app.server.address() as AddressInfo).port
   return {
     app,
