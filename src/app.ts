@@ -3,7 +3,8 @@
 // Tests call this directly; `gatehouse serve` wraps it with listening, reload and signals.
 
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -18,14 +19,15 @@ import type { Config } from './config/compile.js'
 import { GatehouseError } from './errors.js'
 import { replyError, writeSocketError } from './http/answers.js'
 import { FORWARD_AUTH_PATH, JWKS_PATH } from './http/endpoints.js'
-import { AccessLog, identifyRequest } from './ops/access-log.js'
+import { AccessLog, identifyRequest, requestIdOf } from './ops/access-log.js'
 import { loggerOptions } from './ops/logger.js'
 import type { Metrics } from './ops/metrics.js'
 import { registerProbes } from './ops/probes.js'
 import { admitRequest } from './proxy/admit.js'
 import { ClientLimit } from './proxy/client-limit.js'
 import { forwardAuthHandler } from './proxy/forward-auth.js'
-import { proxyHandler, REFUSED_TARGET, type RefusedTarget } from './proxy/http.js'
+import { ADMITTED, proxyHandler, REFUSED_TARGET, type Carried } from './proxy/http.js'
+import { handleDirectly, type DirectDeps } from './proxy/direct.js'
 import type { PipelineDeps } from './proxy/pipeline.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { handleUpgrade } from './proxy/websocket.js'
@@ -67,6 +69,8 @@ class AppState implements GatehouseState {
   readonly providers: ProviderRegistry
   readonly pipeline: PipelineDeps
   readonly accessLog: AccessLog
+  /** What direct.ts needs to forward a request without fastify. */
+  readonly direct: DirectDeps
 
   constructor(
     config: Config,
@@ -79,6 +83,7 @@ class AppState implements GatehouseState {
     this.providers = new ProviderRegistry(log)
     this.providers.sync(config.idps)
     this.pipeline = { runtime: () => this.runtime, providers: this.providers, metrics, clientLimit: new ClientLimit() }
+    this.direct = { pipeline: this.pipeline, log, requestId: this.requestId }
     metrics?.watch({
       websockets: () => this.tunnels.size,
       upstreams: () => this.upstreamHealth(),
@@ -98,6 +103,9 @@ class AppState implements GatehouseState {
   }
 
   requestId = (req: IncomingMessage): string => {
+    // Given once: direct.ts may have named the request before fastify asks.
+    const given = requestIdOf(req)
+    if (given !== undefined) return given
     const incoming = req.headers['x-request-id']
     const trusted = typeof incoming === 'string' && REQUEST_ID.test(incoming) && this.runtime.config.isTrustedProxy(req.socket.remoteAddress ?? '')
     return identifyRequest(req, trusted ? incoming : randomUUID())
@@ -130,9 +138,9 @@ function createServer(config: Config, state: () => AppState | undefined, logger:
     // table and the upstream all see the same path. A target that cannot be normalised
     // is parked on '/' with its refusal attached, for the proxy handler to answer.
     rewriteUrl(req) {
-      const admitted = admitRequest(req, state()!.runtime.config)
+      const admitted = (req as Carried)[ADMITTED] ?? admitRequest(req, state()!.runtime.config)
       if (admitted.ok) return admitted.path + admitted.query
-      ;(req as RefusedTarget)[REFUSED_TARGET] = admitted
+      ;(req as Carried)[REFUSED_TARGET] = admitted
       return '/'
     },
     // Node's parser errors (malformed requests, oversized headers, slow clients) get
@@ -140,8 +148,23 @@ function createServer(config: Config, state: () => AppState | undefined, logger:
     clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex) {
       writeSocketError(socket, err.code === 'HPE_HEADER_OVERFLOW' ? 'GH_ERR_HEADERS_TOO_LARGE' : 'GH_ERR_BAD_REQUEST', randomUUID())
     },
-    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key, ...serverLimits(config) } } : { http: serverLimits(config) }),
     requestTimeout: config.limits.requestTimeoutMs,
+    // Our own server, so that a proxied request reaches direct.ts before fastify: fastify
+    // gets what direct.ts does not forward itself (its own endpoints, every refusal).
+    serverFactory(fastifyHandler, options) {
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        const current = state()
+        if (current === undefined || current.closing) return fastifyHandler(req, res)
+        handleDirectly(current.direct, req, res, () => fastifyHandler(req, res))
+      }
+      const server = config.tls
+        ? https.createServer({ cert: config.tls.cert, key: config.tls.key, ...serverLimits(config) }, onRequest)
+        : http.createServer(serverLimits(config), onRequest)
+      // What fastify sets on a server it creates itself.
+      server.keepAliveTimeout = (options as { keepAliveTimeout?: number }).keepAliveTimeout ?? 72_000
+      server.requestTimeout = config.limits.requestTimeoutMs
+      return server
+    },
   }
   const app = Fastify(options) as unknown as FastifyInstance
   if (config.limits.maxConnections > 0) app.server.maxConnections = config.limits.maxConnections

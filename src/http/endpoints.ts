@@ -20,6 +20,20 @@ export const BACKCHANNEL_LOGOUT_PATH = '/.gatehouse/backchannel_logout'
 export const JWKS_PATH = '/.well-known/gatehouse/jwks.json'
 export const PROBE_PATHS = { ping: '/ping', healthz: '/healthz', readyz: '/readyz' } as const
 
+/** Whether Gatehouse answers `path` itself (on any host): its own prefix, the callback,
+ *  the JWKS and the probes. Every such path goes through fastify's router; everything
+ *  else is a route's. */
+export function isOwnEndpointPath(path: string): boolean {
+  return (
+    path.startsWith(OWN_PREFIX) ||
+    path.startsWith(CALLBACK_PATH) ||
+    path === JWKS_PATH ||
+    path === PROBE_PATHS.ping ||
+    path === PROBE_PATHS.healthz ||
+    path === PROBE_PATHS.readyz
+  )
+}
+
 /** The absolute sign-in URL that brings the user back to `returnTo` afterwards, with the
  *  route's pinned IdP when it has one. */
 export function signInUrl(origin: string, returnTo: string, idp: string | undefined): string {

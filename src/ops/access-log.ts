@@ -23,6 +23,9 @@ export function identifyRequest(req: IncomingMessage, id: string): string {
   return id
 }
 
+/** The request id given to a request, if any yet. */
+export const requestIdOf = (req: IncomingMessage): string | undefined => (req as Identified)[REQUEST_ID]
+
 export interface ExchangeRecord {
   readonly transport: 'http' | 'websocket'
   readonly requestId: string | undefined

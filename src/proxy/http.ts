@@ -11,16 +11,25 @@ import { isPromise } from '../session/store.js'
 import { holdSlot } from './client-limit.js'
 import { forward } from './forward.js'
 import type { Outcome, Refusal } from './outcome.js'
+import type { Normalized } from '../routes/normalize.js'
 import { runPipeline, type PipelineDeps } from './pipeline.js'
 import { isNavigation, replyRefusal, replySignIn } from './render.js'
 
+/** What direct.ts found before handing a request to fastify: the admission of its
+ *  target (app.ts's rewriteUrl reuses it rather than normalising twice) and, once
+ *  judged, its outcome (rendered here rather than judged again). */
+export const ADMITTED = Symbol('gatehouse.admitted')
+export const DECIDED = Symbol('gatehouse.decided')
 /** A request target admit.ts refused: kept on the request for this handler to answer. */
 export const REFUSED_TARGET = Symbol('gatehouse.refusedTarget')
-export type RefusedTarget = IncomingMessage & { [REFUSED_TARGET]?: Pick<Refusal, 'code' | 'detail'> }
-
+export type Carried = IncomingMessage & {
+  [ADMITTED]?: Normalized
+  [DECIDED]?: Outcome
+  [REFUSED_TARGET]?: Pick<Refusal, 'code' | 'detail'>
+}
 /** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
  *  CONNECT would turn the proxy into a tunnel to anywhere. */
-const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
+export const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
 
 export function proxyHandler(deps: PipelineDeps) {
   const render = (request: FastifyRequest, reply: FastifyReply, outcome: Outcome, path: string, query: string) => {
@@ -42,22 +51,24 @@ export function proxyHandler(deps: PipelineDeps) {
 
   return (request: FastifyRequest, reply: FastifyReply) => {
     const req = request.raw
-    const refused = (req as RefusedTarget)[REFUSED_TARGET]
+    const refused = (req as Carried)[REFUSED_TARGET]
     if (refused) return replyError(reply, refused.code, { detail: refused.detail })
     if (REFUSED_METHODS.has(req.method!)) return replyError(reply, 'GH_ERR_METHOD_NOT_ALLOWED')
     const url = req.url!
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const query = q === -1 ? '' : url.slice(q)
-    const outcome = runPipeline(deps, {
-      req,
-      method: req.method!,
-      host: req.headers.host,
-      path,
-      query,
-      scheme: requestScheme(req, deps.runtime().config.isTrustedProxy),
-      log: request.log,
-    })
+    const outcome =
+      (req as Carried)[DECIDED] ??
+      runPipeline(deps, {
+        req,
+        method: req.method!,
+        host: req.headers.host,
+        path,
+        query,
+        scheme: requestScheme(req, deps.runtime().config.isTrustedProxy),
+        log: request.log,
+      })
     if (isPromise(outcome)) return outcome.then((o) => render(request, reply, o, path, query))
     return render(request, reply, outcome, path, query)
   }
