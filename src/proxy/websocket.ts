@@ -5,6 +5,7 @@
 
 import http, { STATUS_CODES, type IncomingMessage } from 'node:http'
 import https from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../errors.js'
@@ -204,6 +205,10 @@ class Handshake {
       this.record(101)
       if (upstreamHead.length > 0) socket.write(upstreamHead)
       if (head.length > 0) upstreamSocket.write(head)
+      // Messages are relayed as they come: Nagle's algorithm would hold a small frame
+      // back until the previous one is acknowledged, adding a round trip to each.
+      upstreamSocket.setNoDelay(true)
+      if (typeof (socket as Socket).setNoDelay === 'function') (socket as Socket).setNoDelay(true)
       upstreamSocket.setTimeout(route.websocketIdleTimeoutMs)
       upstreamSocket.on('timeout', () => upstreamSocket.destroy())
       socket.pipe(upstreamSocket).pipe(socket)
