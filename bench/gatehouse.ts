@@ -5,7 +5,7 @@
 // store is the cookie, or Redis (a real redis-server on a free loopback port, on the
 // contender's core too: it is part of what that contender runs).
 
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { stringify } from 'yaml'
 import { benchPolicy } from './policy.js'
@@ -66,7 +66,10 @@ ${benchSignInYaml(redisUrl)}`,
     },
   ]
   writeFileSync(path.join(dir, 'policies', 'bench.yaml'), stringify({ routes }))
-  const child = spawnOn(p, p.contender, process.execPath, [path.join(ROOT, 'bin/gatehouse.js'), 'serve', '--config', path.join(dir, 'config.yaml')])
+  // The production build (`npm run build`, as the Docker image runs it), not the
+  // TypeScript sources through tsx, whose helpers cost several percent per request.
+  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: npm run build first (npm run bench does)')
+  const child = spawnOn(p, p.contender, process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve', '--config', path.join(dir, 'config.yaml')])
   pids.unshift(child.pid!)
   await waitForHttp(port, child, `Gatehouse (${store} store)`)
   const cookie = redisUrl ? await benchRedisSessionCookie(redisUrl) : benchSessionCookie()
