@@ -22,7 +22,8 @@ export const DEFAULT_AUTHORIZE_LOG_FIELDS: readonly AuthorizeLogField[] = [
 /** One line per decision, with the fields the operator chose (authorize_log_fields).
  *  `log` is the request's logger, which already carries request_id on every line. */
 export function logDecision(log: FastifyBaseLogger, fields: readonly AuthorizeLogField[], route: Route, input: PolicyInput, decision: Decision): void {
-  if (fields.length === 0) return
+  // Nothing is built for a line nobody writes.
+  if (fields.length === 0 || !(log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('info')) return
   const line: Record<string, unknown> = {}
   for (const field of fields) {
     switch (field) {

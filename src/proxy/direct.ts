@@ -11,6 +11,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { isOwnEndpointPath } from '../http/endpoints.js'
 import { requestScheme } from '../http/request.js'
 import { labelExchange } from '../ops/access-log.js'
+import { requestLogger } from '../ops/request-logger.js'
 import { isPromise } from '../session/store.js'
 import { admitRequest } from './admit.js'
 import { holdSlot } from './client-limit.js'
@@ -45,7 +46,7 @@ function handle(deps: DirectDeps, req: IncomingMessage, res: ServerResponse, fal
   ;(req as Carried)[ADMITTED] = admitted
   if (!admitted.ok || isOwnEndpointPath(admitted.path)) return fallback()
   const requestId = deps.requestId(req)
-  const log = deps.log.child({ request_id: requestId })
+  const log = requestLogger(deps.log, requestId)
   const settle = (outcome: Outcome) => {
     if (outcome.kind === 'forward' && holdSlot(deps.pipeline.clientLimit, outcome, res)) return send(outcome)
     // Rendered by the fastify handler, from this very outcome.
