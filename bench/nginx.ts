@@ -9,11 +9,10 @@ export function nginxMissing(): string | undefined {
   return which('nginx') ? undefined : 'nginx is not installed (scripts/ensure-bench.sh installs it)'
 }
 
-export async function startNginx(p: Placement, work: string, upstreamPort: number): Promise<Running> {
-  const dir = path.join(work, 'nginx')
-  mkdirSync(dir, { recursive: true })
-  const port = await freePort()
-  const conf = `worker_processes 1;
+/** The whole nginx.conf: one worker, every path inside `dir`, access log off,
+ *  connections kept open for the run, keepalive to the upstream, and `servers`. */
+export function nginxConfig(dir: string, upstreamPort: number, keepalive: number, servers: string): string {
+  return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -22,14 +21,21 @@ http {
   access_log off;
   keepalive_requests 1000000;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }
-  }
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive ${keepalive}; }
+${servers}
 }
 `
-  writeFileSync(path.join(dir, 'nginx.conf'), conf)
+}
+
+export async function startNginx(p: Placement, work: string, upstreamPort: number): Promise<Running> {
+  const dir = path.join(work, 'nginx')
+  mkdirSync(dir, { recursive: true })
+  const port = await freePort()
+  const server = `  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }
+  }`
+  writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, upstreamPort, 64, server))
   const child = spawnOn(p, p.contender, which('nginx')!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir])
   await waitForHttp(port, child, 'nginx')
   return { url: `http://127.0.0.1:${port}/`, headers: {}, pids: [child.pid!] }

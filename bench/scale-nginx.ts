@@ -9,6 +9,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { nginxConfig } from './nginx.js'
 import { freePort, spawnOn, waitForHttp, which, type Placement } from './procs.js'
 
 export interface StreamingNginx {
@@ -33,20 +34,7 @@ export async function startStreamingNginx(p: Placement, work: string, upstreamPo
     ${extra}
     location / { proxy_pass http://app; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }
   }`
-  const conf = `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 16; }
-${server(plain, '')}
-${server(big, BUFFERS_64K)}
-}
-`
+  const conf = nginxConfig(dir, upstreamPort, 16, `${server(plain, '')}\n${server(big, BUFFERS_64K)}`)
   writeFileSync(path.join(dir, 'nginx.conf'), conf)
   const child = spawnOn(p, p.contender, which('nginx')!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir])
   await waitForHttp(plain, child, 'nginx')

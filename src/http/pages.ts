@@ -168,8 +168,6 @@ export class PageShell {
   }
 }
 
-/** For pages served where no config is at hand (the development IdP's own pages). */
+/** For answers made where no config is at hand (a raw socket's, or before the app has
+ *  its state). */
 export const DEFAULT_SHELL = new PageShell()
-
-/** The default shell's render, for pages not yet given the config's shell. */
-export const page = (title: string, content: string) => DEFAULT_SHELL.render(title, content)
