@@ -29,11 +29,16 @@ export interface DirectDeps {
 /** Handles `req` when it is a forward; otherwise calls `fallback` (fastify), now or once
  *  an asynchronous outcome is known. */
 export function handleDirectly(deps: DirectDeps, req: IncomingMessage, res: ServerResponse, fallback: () => void): void {
+  guarded(deps, res, fallback, () => handle(deps, req, res, fallback))
+}
+
+/** Runs `step`; nothing a client sends may end the process, so whatever goes wrong is
+ *  answered by fastify's error handling (GH_ERR_INTERNAL), or the exchange is cut when
+ *  its answer has already begun. */
+function guarded(deps: DirectDeps, res: ServerResponse, fallback: () => void, step: () => void): void {
   try {
-    handle(deps, req, res, fallback)
+    step()
   } catch (err) {
-    // Nothing a client sends may end the process: whatever went wrong here is answered
-    // by fastify's error handling (GH_ERR_INTERNAL), or the exchange is cut if too late.
     deps.log.error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'direct forwarding failed')
     if (res.headersSent) res.destroy()
     else fallback()
@@ -72,7 +77,10 @@ function handle(deps: DirectDeps, req: IncomingMessage, res: ServerResponse, fal
   if (isPromise(outcome)) {
     // The pipeline never rejects (a failing store becomes an outcome); should that ever
     // change, fastify answers rather than the request hanging.
-    outcome.then(settle, () => fallback())
+    outcome.then(
+      (o) => guarded(deps, res, fallback, () => settle(o)),
+      () => fallback(),
+    )
     return
   }
   settle(outcome)
