@@ -11,8 +11,8 @@ import { CALLBACK_PATH, SIGN_IN_PATH } from '../http/endpoints.js'
 import { isHttpLoopback } from '../http/loopback.js'
 import { requestOrigin } from '../http/request.js'
 import { queryParam } from '../http/same-site.js'
-import { cookiePrefix } from '../session/chunks.js'
-import { SessionCookie } from '../session/cookie.js'
+import type { SessionCookie } from '../session/cookie.js'
+import { helperCookie } from './helper-cookie.js'
 import { parseCookies } from '../session/cookies.js'
 import { newSessionId, type SessionData } from '../session/store.js'
 import { mapClaims } from './claims.js'
@@ -50,16 +50,7 @@ const random = () => randomBytes(24).toString('base64url')
 /** Each sign-in has its own cookie, named after its state, so sign-ins started in
  *  several tabs at once do not overwrite each other. */
 function transactionCookie(config: Config, state: string, origin: string): SessionCookie<Transaction> {
-  const name = `${transactionPrefix(config)}${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`
-  return new SessionCookie<Transaction>({
-    name,
-    secrets: config.session.secrets,
-    lifetimeSeconds: TRANSACTION_SECONDS,
-    sameSite: 'lax',
-    httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
-    // One cookie (about 4 KB) at most: rd is bounded, so a transaction always fits.
-    maxChunks: 1,
-  })
+  return helperCookie<Transaction>(config, `${transactionPrefix(config)}${state.slice(0, 16).replace(/[^A-Za-z0-9]/g, 'x')}`, TRANSACTION_SECONDS, origin)
 }
 
 const transactionPrefix = (config: Config) => `${config.session.cookieName}_tx_`

@@ -11,8 +11,8 @@ import { SIGNED_OUT_PATH, SIGN_OUT_PATH } from '../http/endpoints.js'
 import { isHttpLoopback } from '../http/loopback.js'
 import { requestOrigin } from '../http/request.js'
 import { isCrossSite, isSameOrigin, queryParam } from '../http/same-site.js'
-import { cookiePrefix } from '../session/chunks.js'
-import { SessionCookie } from '../session/cookie.js'
+import type { SessionCookie } from '../session/cookie.js'
+import { helperCookie } from './helper-cookie.js'
 import { parseCookies, type CookieMap } from '../session/cookies.js'
 import type { AuthDeps } from './deps.js'
 import { signedOutPage, signOutConfirmationPage } from './pages.js'
@@ -31,16 +31,7 @@ export interface SignedOutMarker {
  *  can make it claim what did not happen), and while it lives, sign-in asks the IdP to
  *  authenticate again (prompt=login) instead of reusing the IdP's session. */
 export function signedOutMarker(config: Config, origin: string): SessionCookie<SignedOutMarker> {
-  const name = `${config.session.cookieName}_so`
-  return new SessionCookie<SignedOutMarker>({
-    name,
-    secrets: config.session.secrets,
-    lifetimeSeconds: config.session.lifetimeSeconds,
-    sameSite: 'lax',
-    domain: config.session.domain,
-    httpLoopback: isHttpLoopback(origin) && !cookiePrefix(name),
-    maxChunks: 1,
-  })
+  return helperCookie<SignedOutMarker>(config, `${config.session.cookieName}_so`, config.session.lifetimeSeconds, origin, config.session.domain)
 }
 
 /** Whether the next sign-in should ask the IdP to authenticate again. */
