@@ -9,16 +9,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { isOwnEndpointPath } from '../http/endpoints.js'
-import { requestScheme } from '../http/request.js'
 import { labelExchange } from '../ops/access-log.js'
 import { requestLogger } from '../ops/request-logger.js'
 import { isPromise } from '../session/store.js'
 import { admitRequest } from './admit.js'
 import { holdSlot } from './client-limit.js'
 import { forward } from './forward.js'
-import { ADMITTED, DECIDED, REFUSED_METHODS, type Carried } from './http.js'
+import { ADMITTED, DECIDED, judgeRequest, REFUSED_METHODS, type Carried } from './http.js'
 import type { Forward, Outcome } from './outcome.js'
-import { runPipeline, type PipelineDeps } from './pipeline.js'
+import type { PipelineDeps } from './pipeline.js'
 
 export interface DirectDeps {
   readonly pipeline: PipelineDeps
@@ -65,15 +64,7 @@ function handle(deps: DirectDeps, req: IncomingMessage, res: ServerResponse, fal
     if (outcome.setCookies) res.setHeader('set-cookie', outcome.setCookies)
     forward({ outcome, req, res, path: admitted.path, query: admitted.query, requestId, log, metrics: deps.pipeline.metrics })
   }
-  const outcome = runPipeline(deps.pipeline, {
-    req,
-    method: req.method!,
-    host: req.headers.host,
-    path: admitted.path,
-    query: admitted.query,
-    scheme: requestScheme(req, deps.pipeline.runtime().config.isTrustedProxy),
-    log,
-  })
+  const outcome = judgeRequest(deps.pipeline, req, admitted.path, admitted.query, log)
   if (isPromise(outcome)) {
     // The pipeline never rejects (a failing store becomes an outcome); should that ever
     // change, fastify answers rather than the request hanging.

@@ -3,11 +3,11 @@
 // forward streams to the upstream, anything else is answered here.
 
 import type { IncomingMessage } from 'node:http'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { replyError } from '../http/answers.js'
 import { requestScheme } from '../http/request.js'
 import { labelExchange } from '../ops/access-log.js'
-import { isPromise } from '../session/store.js'
+import { isPromise, type MaybePromise } from '../session/store.js'
 import { holdSlot } from './client-limit.js'
 import { forward } from './forward.js'
 import type { Outcome, Refusal } from './outcome.js'
@@ -30,6 +30,20 @@ export type Carried = IncomingMessage & {
 /** TRACE echoes the request, cookies included, back to the caller (cross-site tracing);
  *  CONNECT would turn the proxy into a tunnel to anywhere. */
 export const REFUSED_METHODS = new Set(['TRACE', 'CONNECT'])
+
+/** The pipeline's verdict on an ordinary request, its target already normalised: the
+ *  one description of a request both the direct path and fastify's handler use. */
+export function judgeRequest(deps: PipelineDeps, req: IncomingMessage, path: string, query: string, log: FastifyBaseLogger): MaybePromise<Outcome> {
+  return runPipeline(deps, {
+    req,
+    method: req.method!,
+    host: req.headers.host,
+    path,
+    query,
+    scheme: requestScheme(req, deps.runtime().config.isTrustedProxy),
+    log,
+  })
+}
 
 export function proxyHandler(deps: PipelineDeps) {
   const render = (request: FastifyRequest, reply: FastifyReply, outcome: Outcome, path: string, query: string) => {
@@ -58,17 +72,7 @@ export function proxyHandler(deps: PipelineDeps) {
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const query = q === -1 ? '' : url.slice(q)
-    const outcome =
-      (req as Carried)[DECIDED] ??
-      runPipeline(deps, {
-        req,
-        method: req.method!,
-        host: req.headers.host,
-        path,
-        query,
-        scheme: requestScheme(req, deps.runtime().config.isTrustedProxy),
-        log: request.log,
-      })
+    const outcome = (req as Carried)[DECIDED] ?? judgeRequest(deps, req, path, query, request.log)
     if (isPromise(outcome)) return outcome.then((o) => render(request, reply, o, path, query))
     return render(request, reply, outcome, path, query)
   }
