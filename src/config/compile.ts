@@ -298,7 +298,7 @@ export function compileConfig(input: CompileInput): Config {
     idps: Object.freeze(idps),
     // Sessions of local accounts are sessions like any other: accepted (and judged by
     // the same policies) wherever a session is checked, while local_accounts is on.
-    idpIds: new Set([...idps.map((idp) => idp.id), ...(localAccounts ? [LOCAL_IDP_ID] : [])]),
+    idpIds,
     localAccounts,
     session,
     pages,
