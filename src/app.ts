@@ -31,6 +31,7 @@ import { handleDirectly, type DirectDeps } from './proxy/direct.js'
 import type { PipelineDeps } from './proxy/pipeline.js'
 import { buildRuntime, type Runtime } from './proxy/runtime.js'
 import { handleUpgrade } from './proxy/websocket.js'
+import type { SessionShare } from './session/share.js'
 import { SessionStores } from './session/stores.js'
 import { UpstreamPools } from './upstream/pools.js'
 
@@ -53,6 +54,8 @@ export interface BuildOptions {
   logger?: FastifyBaseLogger
   /** Prometheus metrics to record into (serve passes them when metrics_address is set). */
   metrics?: Metrics
+  /** How this process reaches the other workers of its run (cookie-store sessions). */
+  share?: SessionShare
 }
 
 /** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
@@ -76,8 +79,9 @@ class AppState implements GatehouseState {
     config: Config,
     readonly log: FastifyBaseLogger,
     metrics: Metrics | undefined,
+    share: SessionShare | undefined,
   ) {
-    this.sessionStores = new SessionStores(metrics && ((ms) => metrics.storeDuration.observe(ms / 1000)))
+    this.sessionStores = new SessionStores(metrics && ((ms) => metrics.storeDuration.observe(ms / 1000)), share)
     this.runtime = buildRuntime(config, this.pools, this.sessionStores)
     this.accessLog = new AccessLog(() => this.log, metrics)
     this.providers = new ProviderRegistry(log)
@@ -269,7 +273,7 @@ function registerLifecycle(app: FastifyInstance, state: AppState): void {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   let state: AppState | undefined
   const app = createServer(config, () => state, options.logger)
-  state = new AppState(config, app.log, options.metrics)
+  state = new AppState(config, app.log, options.metrics, options.share)
   state.accessLog.observe(app.server)
   // Pages follow reloads: branding and templates come from the newest config.
   app.decorate('pageShell', { getter: () => state!.runtime.config.pages })

@@ -227,8 +227,8 @@ export async function main(argv: string[]): Promise<number> {
       try {
         // Loaded only to serve: check, test and explain start without the proxy, the
         // HTTP stack and the IdP client.
-        const { serveUntilSignalled } = await import('./serve.js')
-        await serveUntilSignalled(configPath)
+        const { serveFromCli } = await import('./cluster/launch.js')
+        await serveFromCli(configPath)
       } catch (err) {
         if (err instanceof GatehouseError && err.code === 'GH_ERR_LISTEN') return fail(err.message)
         if (!(err instanceof ConfigError)) throw err

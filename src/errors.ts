@@ -37,6 +37,9 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS
 
+/** Whether a code read from outside this process (a worker's report) is one of ours. */
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERRORS, code)
+
 export class GatehouseError extends Error {
   readonly code: ErrorCode
   readonly status: number

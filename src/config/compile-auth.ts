@@ -1,12 +1,12 @@
 // The sign-in side of the configuration: identity providers and session cookies.
 
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { IdpSettings } from '../auth/providers.js'
 import { isLoopbackUrl } from '../http/loopback.js'
 import type { SameSite } from '../session/chunks.js'
 import { DEFAULTS } from './defaults.js'
+import { runSessionSecret } from './run-secrets.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, IdpSpec } from './spec.js'
 
@@ -23,8 +23,6 @@ export interface SessionSettings {
   readonly lifetimeSeconds: number
   readonly store: SessionStoreSettings
 }
-
-let processSecret: string | undefined
 
 export function compileSession(spec: ConfigSpec['session'], baseDir: string, issue: (key: string, message: string) => void): SessionSettings {
   const secrets = spec?.secrets
@@ -44,8 +42,8 @@ export function compileSession(spec: ConfigSpec['session'], baseDir: string, iss
   }
   return Object.freeze({
     cookieName: spec?.cookie_name ?? DEFAULTS.session.cookieName,
-    // One secret per process, kept across reloads, when none is configured.
-    secrets: Object.freeze(secrets ?? [(processSecret ??= randomBytes(32).toString('base64'))]),
+    // One secret per run, kept across reloads, when none is configured.
+    secrets: Object.freeze(secrets ?? [runSessionSecret()]),
     ephemeral: secrets === undefined,
     domain: spec?.domain,
     sameSite: (spec?.same_site ?? DEFAULTS.session.sameSite) as SameSite,

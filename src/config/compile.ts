@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { availableParallelism } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import proxyaddr from 'proxy-addr'
 import { ConfigError, type ConfigIssue } from '../errors.js'
@@ -69,6 +70,8 @@ export interface Config {
   /** json: one JSON object a line (for collectors); pretty: for people at a terminal. */
   readonly logFormat: LogFormat
   readonly shutdownTimeoutMs: number
+  /** Processes serving requests: `workers`, with auto resolved to this machine's cores. */
+  readonly workers: number
   readonly routes: readonly Route[]
   /** Fields of the one log line written per policy decision; empty turns it off. */
   readonly authorizeLogFields: readonly AuthorizeLogField[]
@@ -154,6 +157,13 @@ function checkSession(session: SessionSettings, routes: readonly Located<RouteSp
         `a ${prefix === '__host-' ? '__Host-' : '__Secure-'} cookie needs https, but ${plain.at.file}:${plain.at.line}:${plain.at.col} routes plain http`,
       )
   }
+}
+
+/** The demo's IdP and upstream live in one process, so it ignores `workers`. */
+function workersWithDemo(spec: ConfigSpec, input: CompileInput): ConfigIssue[] {
+  if (spec.demo === undefined || spec.workers === undefined || spec.workers === 1) return []
+  const at = input.positions?.get('workers') ?? { line: 1, col: 1 }
+  return [{ file: input.displayFile ?? 'config', ...at, path: 'workers', message: 'the demo runs in one process; workers applies without the demo block' }]
 }
 
 export function compileConfig(input: CompileInput): Config {
@@ -286,6 +296,7 @@ export function compileConfig(input: CompileInput): Config {
     // file, a container's log driver).
     logFormat: (spec.log_format ?? ((input.stdoutIsTerminal ?? process.stdout.isTTY === true) ? 'pretty' : DEFAULTS.logFormat)) as LogFormat,
     shutdownTimeoutMs: spec.shutdown_timeout ?? DEFAULTS.shutdownTimeoutMs,
+    workers: spec.workers === 'auto' ? availableParallelism() : (spec.workers ?? DEFAULTS.workers),
     routes: Object.freeze(routes),
     authorizeLogFields: Object.freeze([...((spec.authorize_log_fields as AuthorizeLogField[] | undefined) ?? DEFAULT_AUTHORIZE_LOG_FIELDS)]),
     identity: Object.freeze({
@@ -302,7 +313,7 @@ export function compileConfig(input: CompileInput): Config {
     localAccounts,
     session,
     pages,
-    warnings: [...(input.warnings ?? []), ...closed],
+    warnings: [...(input.warnings ?? []), ...closed, ...workersWithDemo(spec, input)],
     demo: spec.demo ? Object.freeze({ upstream: spec.demo.upstream, idp: spec.demo.idp }) : undefined,
   })
 }

@@ -6,6 +6,8 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   logFormat: 'json',
   shutdownTimeoutMs: 10_000,
+  /** One process: caches and limits are then exact, and most proxies are not CPU-bound. */
+  workers: 1,
   allowPathParameters: false,
   allowUnusualHeaderNames: false,
   limits: Object.freeze({

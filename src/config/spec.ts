@@ -8,7 +8,8 @@ import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
 import { policyReader } from './policy-reader.js'
 import { secretProblem } from '../session/codec.js'
 import type { ListenAddress, RouteOrigin, UpstreamTarget } from '../types.js'
-import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str } from './schema.js'
+import { isScalar } from 'yaml'
+import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str, type Reader } from './schema.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -345,6 +346,15 @@ const authenticateUrl = str({
   },
 })
 
+/** `auto` (one process per core) or a count. */
+const workersSpec: Reader<number | 'auto'> = {
+  expects: 'auto or a whole number from 1 to 256',
+  read(node, ctx, path) {
+    if (isScalar(node) && node.value === 'auto') return 'auto'
+    return int({ min: 1, max: 256 }).read(node, ctx, path)
+  },
+}
+
 export const configSpec = obj(
   {
     address: listenAddress,
@@ -364,6 +374,7 @@ export const configSpec = obj(
     local_accounts: localAccountsSpec,
     authorize_log_fields: list(str({ oneOf: AUTHORIZE_LOG_FIELDS })),
     shutdown_timeout: duration(),
+    workers: workersSpec,
     routes: locatedRoutes,
     identity: identitySpec,
     jwt_claims_headers: dict(str(), headerName),

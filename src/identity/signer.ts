@@ -3,8 +3,9 @@
 // request path never waits on WebCrypto's promises, and a cache means each session
 // signs once per audience every few minutes, not once per request.
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { runSigningKey } from '../config/run-secrets.js'
 import { GatehouseError } from '../errors.js'
 import type { IdentityClaims } from './claims.js'
 
@@ -66,10 +67,10 @@ export class IdentitySigner {
     return new IdentitySigner(key)
   }
 
-  /** A key for this process only, the same across reloads: assertions stop verifying
-   *  after a restart, which `serve` warns about. */
+  /** A key for this run only, the same across reloads and workers: assertions stop
+   *  verifying after a restart, which `serve` warns about. */
   static ephemeral(): IdentitySigner {
-    processKey ??= new IdentitySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)
+    processKey ??= new IdentitySigner(runSigningKey())
     return processKey
   }
 

@@ -98,6 +98,8 @@ export class Metrics {
       name: 'gatehouse_upstream_healthy',
       help: 'Whether an upstream member gets traffic (1) or is out (0), by route and upstream',
       labelNames: ['route', 'upstream'] as const,
+      // With workers, each keeps its own health view: out on any one counts as out.
+      aggregator: 'min',
       registers: [this.registry],
       collect() {
         this.reset()
@@ -107,6 +109,7 @@ export class Metrics {
     new Gauge({
       name: 'gatehouse_session_store_up',
       help: 'Whether the session store can serve (1) or not (0)',
+      aggregator: 'min',
       registers: [this.registry],
       collect() {
         this.set(state.storeUp() ? 1 : 0)
@@ -114,14 +117,15 @@ export class Metrics {
     })
   }
 
-  /** Serves GET /metrics; anything else is 404. */
-  async listen(address: ListenAddress): Promise<Server> {
+  /** Serves GET /metrics; anything else is 404. `text` is what a scrape gets: this
+   *  registry, or with workers the sum over every process of the run. */
+  async listen(address: ListenAddress, text: () => Promise<string> = () => this.registry.metrics()): Promise<Server> {
     const server = http.createServer((req, res) => {
       if (req.method !== 'GET' || req.url !== '/metrics') {
         res.writeHead(404).end()
         return
       }
-      this.registry.metrics().then(
+      text().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
       )

@@ -6,8 +6,8 @@ import type { SessionSettings } from '../config/compile-auth.js'
 import { nowSeconds } from './codec.js'
 import { sessionCookies, type SessionCookie } from './cookie.js'
 import type { CookieMap } from './cookies.js'
-import { LocalLocks, OnceKeys, Stash } from './lock.js'
-import { Revocations } from './revocations.js'
+import { Revocations, type RevocationMatch } from './revocations.js'
+import { LocalShare, type SessionShare } from './share.js'
 import { isSessionData, sessionOf, type SaveOptions, type Session, type SessionData, type SessionLock, type SessionLookup, type SessionStore } from './store.js'
 
 /** Decrypting costs about 10 µs: each distinct cookie value is opened once, then cached. */
@@ -16,7 +16,6 @@ const CACHE_LIMIT = 10_000
  *  got the new one) are served the refreshed session for this long, instead of
  *  refreshing again with a refresh token the IdP may already have rotated. */
 const REFRESHED_SHARE_SECONDS = 60
-const LOCK_TIMEOUT_MS = 15_000
 
 export class CookieSessionStore implements SessionStore {
   /** Secure cookies, and the variant for plain http on loopback (tests, the demo). */
@@ -24,18 +23,22 @@ export class CookieSessionStore implements SessionStore {
   private readonly loopback: SessionCookie<SessionData>
   private readonly cache = new Map<string, Session>()
   private readonly refreshed = new Map<string, { session: Session; until: number }>()
-  private readonly locks = new LocalLocks(LOCK_TIMEOUT_MS)
-  private readonly claims = new OnceKeys()
-  /** In this process: replicas that hand sessions over need the Redis store. */
-  private readonly stashed = new Stash()
+  private readonly stopListening: () => void
 
+  /** `share` reaches the other workers of this run; replicas on other machines that hand
+   *  sessions over need the Redis store. */
   constructor(
     readonly settings: SessionSettings,
     private readonly revocations: Revocations = new Revocations(),
+    private readonly share: SessionShare = new LocalShare(),
   ) {
     const cookies = sessionCookies<SessionData>(settings)
     this.secure = cookies.secure
     this.loopback = cookies.loopback
+    this.stopListening = share.listen({
+      revoked: (match, until) => this.revocations.revoke(match, until),
+      refreshed: (data, exp) => this.keepRefreshed(data, exp),
+    })
   }
 
   get(cookies: CookieMap, now = nowSeconds()): SessionLookup {
@@ -63,20 +66,26 @@ export class CookieSessionStore implements SessionStore {
 
   set(data: SessionData, cookies: CookieMap, options: SaveOptions): string[] {
     const written = (options.httpLoopback ? this.loopback : this.secure).write(data, cookies, { expiresAt: options.expiresAt })
-    // A save that keeps an earlier end is a refresh of a live session: share it.
+    // A save that keeps an earlier end is a refresh of a live session: share it, with
+    // the other workers too (they hear it before this refresh's lock is released).
     if (options.expiresAt !== undefined) {
-      const now = nowSeconds()
-      for (const [sid, entry] of this.refreshed) if (entry.until <= now) this.refreshed.delete(sid)
-      this.refreshed.set(data.sid, { session: sessionOf(data, options.expiresAt), until: now + REFRESHED_SHARE_SECONDS })
+      this.keepRefreshed(data, options.expiresAt)
+      this.share.announce({ refreshed: [data, options.expiresAt] })
     }
     return written
+  }
+
+  private keepRefreshed(data: SessionData, exp: number): void {
+    const now = nowSeconds()
+    for (const [sid, entry] of this.refreshed) if (entry.until <= now) this.refreshed.delete(sid)
+    this.refreshed.set(data.sid, { session: sessionOf(data, exp), until: now + REFRESHED_SHARE_SECONDS })
   }
 
   delete(cookies: CookieMap, options: SaveOptions): string[] {
     const ending = this.get(cookies)
     if (typeof ending === 'object') {
       this.refreshed.delete(ending.data.sid)
-      this.revocations.revoke({ sid: ending.data.sid }, ending.exp)
+      this.revoke({ sid: ending.data.sid }, ending.exp)
     }
     return (options.httpLoopback ? this.loopback : this.secure).write(undefined, cookies)
   }
@@ -85,24 +94,29 @@ export class CookieSessionStore implements SessionStore {
    *  remembered as revoked for as long as any of its sessions could live. */
   async revokeMatching(match: { readonly idp: string; readonly sub?: string; readonly idpSid?: string }): Promise<void> {
     const until = nowSeconds() + this.settings.lifetimeSeconds
-    if (match.idpSid !== undefined) this.revocations.revoke({ idp: match.idp, idpSid: match.idpSid }, until)
-    if (match.sub !== undefined) this.revocations.revoke({ idp: match.idp, sub: match.sub }, until)
+    if (match.idpSid !== undefined) this.revoke({ idp: match.idp, idpSid: match.idpSid }, until)
+    if (match.sub !== undefined) this.revoke({ idp: match.idp, sub: match.sub }, until)
   }
 
-  async stash(value: string, ttlSeconds: number): Promise<string> {
-    return this.stashed.put(value, ttlSeconds)
+  private revoke(match: RevocationMatch, until: number): void {
+    this.revocations.revoke(match, until)
+    this.share.announce({ revoked: [match, until] })
   }
 
-  async unstash(code: string): Promise<string | undefined> {
-    return this.stashed.take(code)
+  stash(value: string, ttlSeconds: number): Promise<string> {
+    return this.share.stash(value, ttlSeconds)
   }
 
-  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
-    return this.claims.claim(key, ttlSeconds)
+  unstash(code: string): Promise<string | undefined> {
+    return this.share.unstash(code)
+  }
+
+  claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.share.claimOnce(key, ttlSeconds)
   }
 
   lock(sid: string): Promise<SessionLock> {
-    return this.locks.acquire(sid)
+    return this.share.lock(sid)
   }
 
   problem(): string | undefined {
@@ -110,6 +124,7 @@ export class CookieSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    this.stopListening()
     this.cache.clear()
     this.refreshed.clear()
   }

@@ -6,6 +6,7 @@ import type { SessionSettings } from '../config/compile-auth.js'
 import { CookieSessionStore } from './cookie-store.js'
 import { RedisSessionStore } from './redis-store.js'
 import { Revocations } from './revocations.js'
+import { LocalShare, type SessionShare } from './share.js'
 import type { SessionStore } from './store.js'
 
 /** How long a replaced store stays usable for requests that started before the reload. */
@@ -17,8 +18,12 @@ export class SessionStores {
   private current: { key: string; store: SessionStore } | undefined
   private readonly retiring = new Set<SessionStore>()
 
-  /** `observeRead` hears how long each read of a server-side store took (metrics). */
-  constructor(private readonly observeRead?: (ms: number) => void) {}
+  /** `observeRead` hears how long each read of a server-side store took (metrics);
+   *  `share` reaches the other workers of this run (cookie store). */
+  constructor(
+    private readonly observeRead?: (ms: number) => void,
+    private readonly share: SessionShare = new LocalShare(),
+  ) {}
 
   /** The store for these settings: the current one when they have not changed. */
   forSettings(settings: SessionSettings): SessionStore {
@@ -28,7 +33,7 @@ export class SessionStores {
     const store =
       settings.store.kind === 'redis'
         ? new RedisSessionStore(settings, this.revocations, settings.store, this.observeRead)
-        : new CookieSessionStore(settings, this.revocations)
+        : new CookieSessionStore(settings, this.revocations, this.share)
     this.current = { key, store }
     if (previous) {
       this.retiring.add(previous)
