@@ -149,9 +149,9 @@ export function bool(): Reader<boolean> {
   }
 }
 
-export function int(options: { min?: number; max?: number } = {}): Reader<number> {
+export function int(options: { min?: number; max?: number; expects?: string } = {}): Reader<number> {
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options
-  const expects = `a whole number from ${min} to ${max}`
+  const expects = options.expects ?? `a whole number from ${min} to ${max}`
   return {
     expects,
     read(node, ctx, path) {

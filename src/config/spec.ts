@@ -347,12 +347,10 @@ const authenticateUrl = str({
 })
 
 /** `auto` (one process per core) or a count. */
+const workerCount = int({ min: 1, max: 256, expects: 'auto or a whole number from 1 to 256' })
 const workersSpec: Reader<number | 'auto'> = {
-  expects: 'auto or a whole number from 1 to 256',
-  read(node, ctx, path) {
-    if (isScalar(node) && node.value === 'auto') return 'auto'
-    return int({ min: 1, max: 256 }).read(node, ctx, path)
-  },
+  expects: workerCount.expects,
+  read: (node, ctx, path) => (isScalar(node) && node.value === 'auto' ? 'auto' : workerCount.read(node, ctx, path)),
 }
 
 export const configSpec = obj(

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { browse, CookieJar, waitReady } from '../helpers/browser.js'
+import { browse, Browser, CookieJar, followSignIn, waitReady } from '../helpers/browser.js'
 import { request } from '../helpers/client.js'
 import { gatehouse, type RunningGatehouse } from '../helpers/gatehouse.js'
 import { idp, TEST_CLIENT, type TestIdp } from '../helpers/idp.js'
@@ -46,32 +46,8 @@ ${options.store ? `  store: ${options.store}\n` : ''}routes:
   return { p, gh: fleet[0], fleet }
 }
 
-/** A browser's cookies, kept per host as browsers keep host-only cookies. */
-class Browser {
-  private readonly jars = new Map<string, CookieJar>()
-  jar(host: string): CookieJar {
-    let jar = this.jars.get(host)
-    if (!jar) this.jars.set(host, (jar = new CookieJar()))
-    return jar
-  }
-}
-
-/** Follows redirects as a browser would, across the hosts Gatehouse serves and the IdP. */
-async function follow(gh: RunningGatehouse, p: TestIdp, browser: Browser, start: string, user = 'alice'): Promise<{ final: URL; hops: URL[] }> {
-  const hops: URL[] = []
-  let url = new URL(start)
-  for (let i = 0; i < 12; i++) {
-    hops.push(url)
-    if (url.origin === new URL(p.issuer).origin) {
-      url = new URL(await p.login(url.href, user))
-      continue
-    }
-    const res = await browse(gh.port, browser.jar(url.host), url.host, url.pathname + url.search)
-    if (res.status !== 302) return { final: url, hops }
-    url = new URL(String(res.headers.location), url)
-  }
-  throw new Error(`too many redirects: ${hops.map((h) => h.href).join(' -> ')}`)
-}
+const follow = (gh: RunningGatehouse, p: TestIdp, browser: Browser, start: string, user = 'alice') =>
+  followSignIn(gh.port, (url) => p.login(url, user), browser, start, new URL(p.issuer).origin)
 
 /** Signs in from `start`, stopping just before the route host takes the handoff: returns
  *  the handoff link the browser was sent to. */

@@ -91,3 +91,38 @@ export async function signIn(port: number, options: SignInOptions): Promise<Sign
   const callback = await browse(port, jar, host, back.pathname + back.search, accept)
   return { jar, authorize, back, callback }
 }
+
+/** A browser's cookies, kept per host as browsers keep host-only cookies. */
+export class Browser {
+  private readonly jars = new Map<string, CookieJar>()
+  jar(host: string): CookieJar {
+    let jar = this.jars.get(host)
+    if (!jar) this.jars.set(host, (jar = new CookieJar()))
+    return jar
+  }
+}
+
+/** Follows redirects from `start` as a browser would, across the hosts Gatehouse serves on
+ *  `port` and the IdP at `idpOrigin` (where `login` signs in), until an answer that is not
+ *  a redirect: where it ended, and every URL on the way. */
+export async function followSignIn(
+  port: number,
+  login: (authorizationUrl: string) => Promise<string | URL>,
+  browser: Browser,
+  start: string,
+  idpOrigin: string,
+): Promise<{ final: URL; hops: URL[] }> {
+  const hops: URL[] = []
+  let url = new URL(start)
+  for (let i = 0; i < 12; i++) {
+    hops.push(url)
+    if (url.origin === idpOrigin) {
+      url = new URL(await login(url.href))
+      continue
+    }
+    const res = await browse(port, browser.jar(url.host), url.host, url.pathname + url.search)
+    if (res.status !== 302) return { final: url, hops }
+    url = new URL(String(res.headers.location), url)
+  }
+  throw new Error(`too many redirects: ${hops.map((h) => h.href).join(' -> ')}`)
+}
