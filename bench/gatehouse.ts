@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { stringify } from 'yaml'
 import { benchPolicy } from './policy.js'
-import { freePort, ROOT, spawnOn, waitForHttp, waitForTcp, which, type Placement } from './procs.js'
+import { allCores, freePort, ROOT, spawnOn, waitForHttp, waitForTcp, which, type Placement } from './procs.js'
 import { benchRedisSessionCookie, benchSessionCookie, benchSignInYaml } from './session.js'
 
 export interface GatehouseInstance {
@@ -23,14 +23,30 @@ export function redisMissing(): string | undefined {
   return which('redis-server') ? undefined : 'redis-server is not installed (scripts/ensure-bench.sh installs it)'
 }
 
-export async function startGatehouse(p: Placement, work: string, upstreamPort: number, store: 'cookie' | 'redis'): Promise<GatehouseInstance> {
-  const dir = path.join(work, `gatehouse-${store}`)
+export interface GatehouseOptions {
+  /** `workers` in its config (default 1). */
+  workers?: number
+  /** Where it runs: the contender's core (default), or every core (`all`) to show what
+   *  workers gain. */
+  cores?: 'contender' | 'all'
+}
+
+export async function startGatehouse(
+  p: Placement,
+  work: string,
+  upstreamPort: number,
+  store: 'cookie' | 'redis',
+  options: GatehouseOptions = {},
+): Promise<GatehouseInstance> {
+  const workers = options.workers ?? 1
+  const core = options.cores === 'all' ? allCores() : p.contender
+  const dir = path.join(work, `gatehouse-${store}-${workers}-${options.cores ?? 'contender'}`)
   mkdirSync(path.join(dir, 'policies'), { recursive: true })
   const pids: number[] = []
   let redisUrl: string | undefined
   if (store === 'redis') {
     const redisPort = await freePort()
-    const redis = spawnOn(p, p.contender, which('redis-server')!, [
+    const redis = spawnOn(p, core, which('redis-server')!, [
       '--port',
       String(redisPort),
       '--bind',
@@ -53,6 +69,7 @@ export async function startGatehouse(p: Placement, work: string, upstreamPort: n
     `address: 127.0.0.1:${port}
 log_level: warn
 authorize_log_fields: []
+workers: ${workers}
 ${benchSignInYaml(redisUrl)}`,
   )
   const routes = [
@@ -69,9 +86,11 @@ ${benchSignInYaml(redisUrl)}`,
   // The production build (`npm run build`, as the Docker image runs it), not the
   // TypeScript sources through tsx, whose helpers cost several percent per request.
   if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: npm run build first (npm run bench does)')
-  const child = spawnOn(p, p.contender, process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve', '--config', path.join(dir, 'config.yaml')])
+  const child = spawnOn(p, core, process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve', '--config', path.join(dir, 'config.yaml')])
   pids.unshift(child.pid!)
   await waitForHttp(port, child, `Gatehouse (${store} store)`)
+  // The listening message comes from the first worker: wait for the others too.
+  if (workers > 1) await new Promise((r) => setTimeout(r, 1500))
   const cookie = redisUrl ? await benchRedisSessionCookie(redisUrl) : benchSessionCookie()
   return { port, cookie, pids }
 }

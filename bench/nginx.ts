@@ -40,3 +40,20 @@ export async function startNginx(p: Placement, work: string, upstreamPort: numbe
   await waitForHttp(port, child, 'nginx')
   return { url: `http://127.0.0.1:${port}/`, headers: {}, pids: [child.pid!] }
 }
+
+/** nginx answering every request itself with `body` (one worker on `core`): an upstream
+ *  that costs far less CPU than a Node one, so that a proxy using several cores has
+ *  cores left to use. */
+export async function startStaticNginx(p: Placement, work: string, core: number, body: string): Promise<number> {
+  const dir = path.join(work, 'nginx-static')
+  mkdirSync(dir, { recursive: true })
+  const port = await freePort()
+  const server = `  server {
+    listen 127.0.0.1:${port};
+    location / { default_type text/plain; return 200 ${JSON.stringify(body)}; }
+  }`
+  writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, 1, server))
+  const child = spawnOn(p, core, which('nginx')!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir])
+  await waitForHttp(port, child, 'nginx (static upstream)')
+  return port
+}

@@ -65,8 +65,13 @@ export interface Running {
 
 const children = new Set<ChildProcess>()
 
-/** Spawns `cmd` on `core` (through taskset, which execs it: the pid is the command's). */
-export function spawnOn(p: Placement, core: number | undefined, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+/** Every core of the machine, as taskset names them: children otherwise inherit the
+ *  bench's own pinning to the client's core. */
+export const allCores = () => `0-${cpus().length - 1}`
+
+/** Spawns `cmd` on `core` (a core, or a taskset list such as 0-3; through taskset, which
+ *  execs it: the pid is the command's). */
+export function spawnOn(p: Placement, core: number | string | undefined, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
   const [file, argv] = p.pinned && core !== undefined ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], ...options })
   children.add(child)

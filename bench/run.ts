@@ -12,7 +12,9 @@
 //   npm run bench -- --skip-proxy                   the micro-benchmarks only
 //
 // Contenders (--only names): direct, nginx, fastify, apache, express, public, cookie,
-// redis, ws (websockets, direct and through Gatehouse), micro (route table and policy).
+// redis, spread and workers (Gatehouse signed in, free to use every core, as one process
+// and with workers: auto), ws (websockets, direct and through Gatehouse), micro (route
+// table and policy).
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -22,9 +24,9 @@ import { request } from 'undici'
 import type { TestIdp } from '../test/helpers/idp.js'
 import { apacheMissing, startApache } from './apache.js'
 import { startExpress } from './express.js'
-import { redisMissing, startGatehouse, type GatehouseInstance } from './gatehouse.js'
+import { redisMissing, startGatehouse, type GatehouseInstance, type GatehouseOptions } from './gatehouse.js'
 import { loader, type Sample } from './load.js'
-import { nginxMissing, startNginx } from './nginx.js'
+import { nginxMissing, startNginx, startStaticNginx } from './nginx.js'
 import { benchCompile, benchDecisions } from './policy.js'
 import { commandVersion, describePlacement, packageVersion, pinPid, placement, rssOfTrees, startScript, stopAll, type Running } from './procs.js'
 import { median, printHttpTable, printRatios, printWsTable, type HttpRow, type Ratio, type WsRow } from './report.js'
@@ -32,7 +34,7 @@ import { benchRouteTable } from './route-table.js'
 import { startBenchIdp } from './signin.js'
 import { echoes, handshake, runWsJob, type WsJob, type WsResult } from './websocket.js'
 
-const NAMES = ['direct', 'nginx', 'fastify', 'apache', 'express', 'public', 'cookie', 'redis', 'ws', 'micro'] as const
+const NAMES = ['direct', 'nginx', 'fastify', 'apache', 'express', 'public', 'cookie', 'redis', 'spread', 'workers', 'ws', 'micro'] as const
 type Name = (typeof NAMES)[number]
 
 const { values } = parseArgs({
@@ -203,11 +205,43 @@ async function main() {
         return { run: { url: `http://127.0.0.1:${g.port}/`, headers: { cookie: g.cookie }, pids: g.pids }, signedIn: true }
       },
     },
+    spread: {
+      name: 'Gatehouse, signed in, 1 process, any core',
+      what: () =>
+        `Gatehouse as the cookie store above, workers: 1, free to use all ${cpus().length} cores, in front of nginx answering by itself (the load client and nginx stay pinned)`,
+      start: async () => {
+        const g = await gatehouse('cookie', { cores: 'all' })
+        return { run: { url: `http://127.0.0.1:${g.port}/`, headers: { cookie: g.cookie }, pids: g.pids }, signedIn: true }
+      },
+    },
+    workers: {
+      name: `Gatehouse, signed in, workers: auto (${cpus().length})`,
+      what: () => `Gatehouse as above with workers: auto, one worker per core, on all ${cpus().length} cores, in front of the same nginx`,
+      start: async () => {
+        const g = await gatehouse('cookie', { cores: 'all', workers: cpus().length })
+        return { run: { url: `http://127.0.0.1:${g.port}/`, headers: { cookie: g.cookie }, pids: g.pids }, signedIn: true }
+      },
+    },
   }
   const instances = new Map<string, Promise<GatehouseInstance>>()
-  const gatehouse = (store: 'cookie' | 'redis') => {
-    if (!instances.has(store)) instances.set(store, startGatehouse(p, work, up, store))
-    return instances.get(store)!
+  // Gatehouse on every core is compared in front of an upstream that costs little CPU: on
+  // a small machine the Node upstream and the load client would otherwise take the cores
+  // a second worker needs.
+  let staticUpstream: Promise<number> | undefined
+  const gatehouse = (store: 'cookie' | 'redis', options: GatehouseOptions = {}) => {
+    const key = `${store} ${options.workers ?? 1} ${options.cores ?? 'contender'}`
+    if (!instances.has(key)) {
+      if (options.cores === 'all') {
+        const missing = nginxMissing()
+        if (missing) throw new Skip(missing)
+      }
+      const target = options.cores === 'all' ? (staticUpstream ??= startStaticNginx(p, work, p.upstream, UPSTREAM_TEXT)) : Promise.resolve(up)
+      instances.set(
+        key,
+        target.then((port) => startGatehouse(p, work, port, store, options)),
+      )
+    }
+    return instances.get(key)!
   }
 
   console.log('contenders (each shown to authenticate before it is loaded):')
@@ -346,6 +380,7 @@ async function main() {
   versus('cookie', 'nginx', 'signed in (cookie) / nginx, req/s', 0.4)
   versus('cookie', 'express', 'signed in (cookie) / Express setup, req/s', 5)
   versus('redis', 'cookie', 'signed in, Redis store / cookie store, req/s', 0.9)
+  versus('workers', 'spread', `workers: auto (${cpus().length}) / one process, both free to use every core, req/s`)
   versus('public', 'fastify', 'public route / bare @fastify/http-proxy, req/s')
   versus('public', 'nginx', 'public route / nginx, req/s')
   if (wsMeasured.length === 2) {
