@@ -29,6 +29,10 @@ export interface GatehouseOptions {
   /** Where it runs: the contender's core (default), or every core (`all`) to show what
    *  workers gain. */
   cores?: 'contender' | 'all'
+  /** Another build's dist/cli.js, to compare two versions of Gatehouse (default: this one's). */
+  cli?: string
+  /** Flags for node itself, such as --cpu-prof (which NODE_OPTIONS does not take). */
+  nodeFlags?: string[]
 }
 
 export async function startGatehouse(
@@ -40,7 +44,7 @@ export async function startGatehouse(
 ): Promise<GatehouseInstance> {
   const workers = options.workers ?? 1
   const core = options.cores === 'all' ? allCores() : p.contender
-  const dir = path.join(work, `gatehouse-${store}-${workers}-${options.cores ?? 'contender'}`)
+  const dir = path.join(work, `gatehouse-${store}-${workers}-${options.cores ?? 'contender'}-${options.cli === undefined ? 'this' : path.basename(path.dirname(path.dirname(options.cli)))}`)
   mkdirSync(path.join(dir, 'policies'), { recursive: true })
   const pids: number[] = []
   let redisUrl: string | undefined
@@ -85,8 +89,9 @@ ${benchSignInYaml(redisUrl)}`,
   writeFileSync(path.join(dir, 'policies', 'bench.yaml'), stringify({ routes }))
   // The production build (`npm run build`, as the Docker image runs it), not the
   // TypeScript sources through tsx, whose helpers cost several percent per request.
-  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: npm run build first (npm run bench does)')
-  const child = spawnOn(p, core, process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve', '--config', path.join(dir, 'config.yaml')])
+  const cli = options.cli ?? path.join(ROOT, 'dist/cli.js')
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build first (npm run bench does)`)
+  const child = spawnOn(p, core, process.execPath, [...(options.nodeFlags ?? []), cli, 'serve', '--config', path.join(dir, 'config.yaml')])
   pids.unshift(child.pid!)
   await waitForHttp(port, child, `Gatehouse (${store} store)`)
   // The listening message comes from the first worker: wait for the others too.

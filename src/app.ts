@@ -14,6 +14,7 @@ import { registerSignOut } from './auth/sign-out.js'
 import { registerUserPage } from './auth/user-page.js'
 import { registerHandoff } from './auth/handoff.js'
 import { registerLocalSignIn } from './auth/local-sign-in.js'
+import { LocalSignInLimits, type SignInLimits } from './auth/sign-in-limits.js'
 import { ProviderRegistry } from './auth/registry.js'
 import type { Config } from './config/compile.js'
 import { GatehouseError } from './errors.js'
@@ -56,6 +57,8 @@ export interface BuildOptions {
   metrics?: Metrics
   /** How this process reaches the other workers of its run (cookie-store sessions). */
   share?: SessionShare
+  /** Local-account failure counts; with workers, the primary's (default: this process's). */
+  signInLimits?: SignInLimits
 }
 
 /** An incoming X-Request-Id is kept only from trusted proxies and only when it is tame:
@@ -80,6 +83,7 @@ class AppState implements GatehouseState {
     readonly log: FastifyBaseLogger,
     metrics: Metrics | undefined,
     share: SessionShare | undefined,
+    readonly signInLimits: SignInLimits,
   ) {
     this.sessionStores = new SessionStores(metrics && ((ms) => metrics.storeDuration.observe(ms / 1000)), share)
     this.runtime = buildRuntime(config, this.pools, this.sessionStores)
@@ -203,7 +207,7 @@ function registerOwnEndpoints(app: FastifyInstance, state: AppState): void {
   registerUserPage(app, auth)
   registerBackchannelLogout(app, { runtime: () => state.runtime, providers: state.providers })
   registerHandoff(app, { runtime: () => state.runtime })
-  registerLocalSignIn(app, { runtime: () => state.runtime, metrics: state.pipeline.metrics })
+  registerLocalSignIn(app, { runtime: () => state.runtime, metrics: state.pipeline.metrics, limits: state.signInLimits })
   app.all(FORWARD_AUTH_PATH, forwardAuthHandler(state.pipeline))
 }
 
@@ -273,7 +277,7 @@ function registerLifecycle(app: FastifyInstance, state: AppState): void {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   let state: AppState | undefined
   const app = createServer(config, () => state, options.logger)
-  state = new AppState(config, app.log, options.metrics, options.share)
+  state = new AppState(config, app.log, options.metrics, options.share, options.signInLimits ?? new LocalSignInLimits())
   state.accessLog.observe(app.server)
   // Pages follow reloads: branding and templates come from the newest config.
   app.decorate('pageShell', { getter: () => state!.runtime.config.pages })

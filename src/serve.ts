@@ -11,6 +11,7 @@ import { startDemo } from './demo/demo.js'
 import { listenFailure } from './ops/listen-failure.js'
 import { Metrics } from './ops/metrics.js'
 import { logStartWarnings } from './ops/start-warnings.js'
+import type { SignInLimits } from './auth/sign-in-limits.js'
 import type { SessionShare } from './session/share.js'
 
 export interface Served {
@@ -32,8 +33,8 @@ export interface ServeOptions {
   /** The configuration, when the caller has loaded it already. */
   initial?: Config
   /** Set in one worker of several: the primary watches, reloads, warns and serves
-   *  metrics; this process serves requests and reaches the others through `share`. */
-  worker?: { share: SessionShare }
+   *  metrics, and keeps what the workers share (session state, sign-in limits). */
+  worker?: { share: SessionShare; signInLimits: SignInLimits }
 }
 
 export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
@@ -51,7 +52,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
     await demo?.close()
     throw listenFailure('the metrics listener', 'metrics_address', initial.metricsAddress!, err)
   }
-  const app = await buildApp(initial, { logger: options.logger, metrics, share: worker?.share })
+  const app = await buildApp(initial, { logger: options.logger, metrics, share: worker?.share, signInLimits: worker?.signInLimits })
   try {
     await app.listen({ host: initial.address.host, port: initial.address.port })
   } catch (err) {

@@ -1,7 +1,8 @@
 // Signing in with a break-glass local account (local_accounts): a username and password
 // form, posted to /.gatehouse/sign_in/local. For when the IdP is down, so it leans on
 // nothing but the accounts file and the session store, and it is rate limited: failed
-// attempts are counted per account and per client address, in memory, per replica.
+// attempts are counted per account and per client address (sign-in-limits.ts), in
+// memory, per replica; with workers, by the primary for all of them.
 //
 // A successful sign-in makes a session like the IdP callback does (idp `local`), which
 // then goes through the same policies as every other session.
@@ -22,18 +23,10 @@ import type { Metrics } from '../ops/metrics.js'
 import { parseCookies } from '../session/cookies.js'
 import { newSessionId, type SessionData, type SessionStore } from '../session/store.js'
 import { handOff } from './handoff.js'
+import type { SignInLimits } from './sign-in-limits.js'
 import { LOCAL_IDP_ID, type LocalAccount } from './local-accounts.js'
 import { isRouteOrigin, safeRedirect } from './redirect.js'
 
-/** Failed attempts one account may have in a window, and one client address. An address
- *  gets more: several people behind one NAT may mistype. */
-export const ACCOUNT_FAILURES = 5
-export const ADDRESS_FAILURES = 20
-export const FAILURE_WINDOW_MS = 15 * 60_000
-/** Entries each counter keeps at most; when full, the one that failed longest ago goes.
- *  Configured usernames have a counter of their own, so a flood of made-up names cannot
- *  push a real account's count out. */
-const TRACKED_KEYS = 10_000
 /** A username, a password and two hidden fields. */
 const MAX_FORM_BYTES = 8 * 1024
 /** Longer names exist in no accounts file (64 at most); counted under their first 64. */
@@ -45,49 +38,8 @@ export interface LocalSignInDeps {
   /** The current config and its session store, taken once per request. */
   runtime(): { readonly config: Config; readonly sessions: SessionStore }
   readonly metrics?: Metrics
-}
-
-/** Failures per key in fixed windows, in a Map of bounded size ordered by last failure. */
-class FailureCounter {
-  private readonly entries = new Map<string, { count: number; resetAt: number }>()
-
-  constructor(
-    readonly limit: number,
-    private readonly capacity: number,
-  ) {}
-
-  /** Seconds until `key` may try again; 0 when it may now. */
-  waitSeconds(key: string, now: number): number {
-    const entry = this.live(key, now)
-    return entry !== undefined && entry.count >= this.limit ? Math.max(1, Math.ceil((entry.resetAt - now) / 1000)) : 0
-  }
-
-  fail(key: string, now: number): void {
-    const entry = this.live(key, now) ?? { count: 0, resetAt: now + FAILURE_WINDOW_MS }
-    entry.count++
-    this.entries.delete(key)
-    this.entries.set(key, entry)
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!)
-  }
-
-  /** Takes back one failure counted ahead of a check that then succeeded. */
-  forgive(key: string): void {
-    const entry = this.entries.get(key)
-    if (entry !== undefined && entry.count > 0) entry.count--
-  }
-
-  clear(key: string): void {
-    this.entries.delete(key)
-  }
-
-  private live(key: string, now: number) {
-    const entry = this.entries.get(key)
-    if (entry !== undefined && entry.resetAt <= now) {
-      this.entries.delete(key)
-      return undefined
-    }
-    return entry
-  }
+  /** The failed-attempt counts, kept for the life of the app (reloads keep them). */
+  readonly limits: SignInLimits
 }
 
 /** IPv6 clients usually hold a whole /64: counting each address alone would give one
@@ -103,40 +55,6 @@ export function addressKey(address: string): string {
     .slice(0, 4)
     .map((g) => parseInt(g, 16).toString(16))
     .join(':')}::/64`
-}
-
-/** Both limits, kept for the life of the app (reloads keep the counts). */
-class SignInLimiter {
-  private readonly known = new FailureCounter(ACCOUNT_FAILURES, TRACKED_KEYS)
-  private readonly unknown = new FailureCounter(ACCOUNT_FAILURES, TRACKED_KEYS)
-  private readonly addresses = new FailureCounter(ADDRESS_FAILURES, TRACKED_KEYS)
-
-  private accountCounter(config: Config, username: string) {
-    return config.localAccounts?.has(username) ? this.known : this.unknown
-  }
-
-  /** Which limit refuses this attempt and for how long, or undefined. Unknown usernames
-   *  are limited like real ones, so a 429 does not tell which accounts exist. */
-  refusal(config: Config, username: string, address: string, now: number): { limit: 'account' | 'address'; seconds: number } | undefined {
-    const account = this.accountCounter(config, username).waitSeconds(username, now)
-    if (account > 0) return { limit: 'account', seconds: account }
-    const client = this.addresses.waitSeconds(address, now)
-    return client > 0 ? { limit: 'address', seconds: client } : undefined
-  }
-
-  /** Counted before the password is checked, so that attempts running at the same time
-   *  cannot all slip under the limit while their checks are under way. */
-  charge(config: Config, username: string, address: string, now: number): void {
-    this.accountCounter(config, username).fail(username, now)
-    this.addresses.fail(address, now)
-  }
-
-  /** A successful sign-in clears the account's failures and takes back its own charge
-   *  to the address (whose other failures stay). */
-  succeeded(config: Config, username: string, address: string): void {
-    this.accountCounter(config, username).clear(username)
-    this.addresses.forgive(address)
-  }
 }
 
 /** The section of a sign-in page with the local account form. Every value is escaped;
@@ -207,8 +125,7 @@ function destination(
 }
 
 export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps): void {
-  const limiter = new SignInLimiter()
-
+  const { limits } = deps
   app.get(LOCAL_SIGN_IN_PATH, async (request, reply) => {
     const { config } = deps.runtime()
     if (!config.localAccounts) return replyError(reply, 'GH_ERR_NO_ROUTE')
@@ -257,9 +174,8 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
     if (username === '' || password === '') return refuse(reply, config.pages, 'GH_ERR_BAD_REQUEST', 400, 'Enter a username and a password.', rd, again)
 
     const key = username.slice(0, MAX_USERNAME_KEY)
-    const address = addressKey(client)
-    const now = Date.now()
-    const limited = limiter.refusal(config, key, address, now)
+    const attempt = { known: accounts.has(key), username: key, address: addressKey(client) }
+    const limited = await limits.attempt(attempt)
     if (limited) {
       // Refused before the password is looked at: once locked, the right password does
       // not get in either, or guessing could simply go on.
@@ -269,7 +185,6 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
       const wait = `Too many failed sign-ins; try again in ${Math.ceil(limited.seconds / 60)} minute${limited.seconds > 60 ? 's' : ''}.`
       return refuse(reply, config.pages, 'GH_ERR_TOO_MANY_SIGN_INS', 429, wait, rd, again)
     }
-    limiter.charge(config, key, address, now)
     const account = await accounts.check(username, password)
     if (!account) {
       // Never which of the two was wrong; the log has the name tried (never the password).
@@ -277,7 +192,7 @@ export function registerLocalSignIn(app: FastifyInstance, deps: LocalSignInDeps)
       deps.metrics?.signIns.inc({ idp: LOCAL_IDP_ID, result: 'refused' })
       return refuse(reply, config.pages, 'GH_ERR_UNAUTHENTICATED', 401, WRONG, rd, again)
     }
-    limiter.succeeded(config, key, address)
+    limits.succeeded(attempt)
 
     const data = sessionData(account)
     // A sign-in always starts a new session (new sid, new cookie): no fixation.

@@ -1,6 +1,7 @@
 // What the primary and its workers say to each other over the cluster's IPC channel. Every
 // message carries `gh`, so messages of libraries sharing the channel are told apart.
 
+import type { SignInAttempt, SignInRefusal } from '../auth/sign-in-limits.js'
 import type { RunSecrets } from '../config/run-secrets.js'
 import type { RevocationMatch } from '../session/revocations.js'
 import type { SessionData } from '../session/store.js'
@@ -14,6 +15,7 @@ export interface Calls {
   claimOnce: { args: [key: string, ttlSeconds: number]; value: boolean }
   /** The answer is the id of the lock held, for `release`. */
   lock: { args: [key: string]; value: number }
+  signInAttempt: { args: [attempt: SignInAttempt]; value: SignInRefusal | undefined }
 }
 export type CallName = keyof Calls
 
@@ -23,6 +25,7 @@ export type ToPrimary =
   | { gh: 'failed'; code: string | undefined; message: string }
   | { [K in CallName]: { gh: 'call'; id: number; op: K; args: Calls[K]['args'] } }[CallName]
   | { gh: 'release'; lock: number }
+  | { gh: 'signInSucceeded'; attempt: SignInAttempt }
   | { gh: 'news'; news: SessionNewsMessage }
   | { gh: 'metrics'; id: number; metrics: unknown[] }
 

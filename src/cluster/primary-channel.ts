@@ -1,7 +1,8 @@
 // A worker's side of the IPC channel to its primary: the run's secrets at start, the
-// shared session state (SessionShare), news from the other workers, reload orders and
-// metric scrapes. A worker whose primary is gone fails every call rather than hanging.
+// shared session state (SessionShare) and sign-in limits (SignInLimits), news from the
+// other workers, reload orders and metric scrapes. A worker whose primary is gone fails every call rather than hanging.
 
+import type { SignInAttempt, SignInLimits, SignInRefusal } from '../auth/sign-in-limits.js'
 import type { RunSecrets } from '../config/run-secrets.js'
 import type { RevocationMatch } from '../session/revocations.js'
 import type { SessionNews, SessionShare } from '../session/share.js'
@@ -17,7 +18,7 @@ export interface WorkerDuties {
   stop(): void
 }
 
-export class PrimaryChannel implements SessionShare {
+export class PrimaryChannel implements SessionShare, SignInLimits {
   private nextId = 1
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>()
   private readonly listeners = new Set<SessionNews>()
@@ -121,6 +122,14 @@ export class PrimaryChannel implements SessionShare {
         this.send({ gh: 'release', lock: id })
       },
     }
+  }
+
+  attempt(attempt: SignInAttempt): Promise<SignInRefusal | undefined> {
+    return this.call('signInAttempt', [attempt])
+  }
+
+  succeeded(attempt: SignInAttempt): void {
+    this.send({ gh: 'signInSucceeded', attempt })
   }
 
   announce(news: { revoked: [RevocationMatch, number] } | { refreshed: [SessionData, number] }): void {

@@ -1,13 +1,14 @@
 // The primary of a run with `workers` > 1. It serves no requests: it forks the workers
 // (node:cluster, which shares the listening socket among them), hands each the run's
-// secrets, keeps the session state they share (one-time codes, replay keys, refresh
-// locks) and relays their news, watches the files and tells every worker to reload a
+// secrets, keeps the state they share (one-time codes, replay keys, refresh locks,
+// local-account sign-in limits) and relays their news, watches the files and tells every worker to reload a
 // config it has validated, serves /metrics summed over all of them, replaces a worker
 // that dies, and on SIGTERM or SIGINT lets them drain before it exits.
 
 import cluster, { type Worker } from 'node:cluster'
 import pino from 'pino'
 import { AggregatorRegistry } from 'prom-client'
+import { LocalSignInLimits } from '../auth/sign-in-limits.js'
 import type { Config } from '../config/compile.js'
 import { startReloader, type Reloader } from '../config/reloader.js'
 import { exportRunSecrets } from '../config/run-secrets.js'
@@ -32,6 +33,8 @@ class Primary {
   private readonly secrets = exportRunSecrets()
   /** One-time codes, replay keys and refresh locks, for every worker. */
   private readonly shared = new LocalShare()
+  /** Local-account failures, counted once for the whole run. */
+  private readonly signInLimits = new LocalSignInLimits()
   private readonly locks = new Map<number, { lock: SessionLock; worker: number }>()
   private nextLock = 1
   private readonly metrics: Metrics | undefined
@@ -112,6 +115,8 @@ class Primary {
         held?.lock.release()
         return
       }
+      case 'signInSucceeded':
+        return this.signInLimits.succeeded(message.attempt)
       case 'news':
         // In order on each channel: a refresh is heard before the lock it held is let go.
         return this.broadcast({ gh: 'news', news: message.news }, worker)
@@ -130,6 +135,8 @@ class Primary {
         return void this.shared.unstash(...call.args).then(reply)
       case 'claimOnce':
         return void this.shared.claimOnce(...call.args).then(reply)
+      case 'signInAttempt':
+        return void this.signInLimits.attempt(...call.args).then(reply)
       case 'lock':
         return void this.shared.lock(...call.args).then((lock) => {
           // The worker may have died while it waited: the lock goes to the next in line.

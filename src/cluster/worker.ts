@@ -17,7 +17,7 @@ export async function runWorker(configPath: string): Promise<void> {
   process.on('SIGHUP', () => {})
   let served: Awaited<ReturnType<typeof serveUntilSignalled>>
   try {
-    served = await serveUntilSignalled(configPath, { watch: false, worker: { share: channel } })
+    served = await serveUntilSignalled(configPath, { watch: false, worker: { share: channel, signInLimits: channel } })
   } catch (err) {
     // The primary says it once, for every worker: this one leaves quietly.
     const message = err instanceof ConfigError ? err.issues.map(formatIssue).join('\n') : (err as Error).message

@@ -1,7 +1,7 @@
 // `workers: 2`: `gatehouse serve` as a real process tree, a primary and two workers sharing
 // one port. Any worker serves any session; a sign-in handed from the authenticate host to
 // a route host works whichever worker takes each step; a sign-out on one ends the session
-// on both, websockets included; the ephemeral secrets and signing key are the run's, not a
+// on both, websockets included; failed local-account sign-ins count once; the ephemeral secrets and signing key are the run's, not a
 // worker's; SIGHUP reloads every worker; /metrics sums them; a killed worker is replaced;
 // SIGTERM stops the whole tree with exit code 0; and a start that cannot listen fails once.
 
@@ -11,6 +11,8 @@ import net from 'node:net'
 import path from 'node:path'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
+import { hashPassword } from '../../src/auth/local-accounts.js'
+import { ACCOUNT_FAILURES } from '../../src/auth/sign-in-limits.js'
 import { Browser, followSignIn } from '../helpers/browser.js'
 import { ROOT, runCli } from '../helpers/cli.js'
 import { request } from '../helpers/client.js'
@@ -230,6 +232,41 @@ t.test('SIGHUP reloads every worker; /metrics sums them; a killed worker is repl
   t.equal(await served.exited, 0, 'the primary exits 0 once the workers drained')
   for (const pid of served.workerPids()) t.throws(() => process.kill(pid, 0), 'no worker is left running')
   await t.rejects(request(port, { path: '/', headers: { host: PUBLIC } }), 'the port is closed')
+})
+
+t.test('failed local-account sign-ins are counted once for the run, not per worker', async (t) => {
+  const app = await upstream(t)
+  const hash = await hashPassword('a long break-glass password')
+  const dir = configDir(t, {
+    config: `address: 127.0.0.1:0
+log_format: json
+workers: 2
+local_accounts: { file: ./users.yaml }
+routes:
+  - from: http://${APP}
+    to: ${app.origin}
+    allow_any_authenticated_user: true
+`,
+    files: { 'users.yaml': `accounts:\n  - username: breakglass\n    password_hash: "${hash}"\n` },
+  })
+  const served = serve(t, dir.configFile)
+  const port = await served.port()
+  const post = (password: string) =>
+    request(port, {
+      method: 'POST',
+      path: '/.gatehouse/sign_in/local',
+      headers: { host: APP, origin: `http://${APP}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ username: 'breakglass', password, rd: '/' }).toString(),
+    })
+  const statuses: number[] = []
+  for (let i = 0; i < ACCOUNT_FAILURES; i++) statuses.push((await post(`wrong ${i}`)).status)
+  t.same(new Set(statuses), new Set([401]), `${ACCOUNT_FAILURES} wrong passwords are refused`)
+  const locked = await post('a long break-glass password')
+  t.equal(locked.status, 429, 'then the account is locked, even for the right password')
+  t.equal(JSON.parse(locked.text).error, 'GH_ERR_TOO_MANY_SIGN_INS')
+  await served.waitFor((l) => l.msg === 'local sign-in refused: too many failed attempts')
+  const refusedBy = new Set(served.lines.filter((l) => l.msg === 'local sign-in refused: wrong username or password').map((l) => l.pid))
+  t.equal(refusedBy.size, 2, 'the wrong passwords were checked by both workers, and counted together')
 })
 
 t.test('a run whose workers cannot listen fails once, clearly, and leaves nothing running', async (t) => {
