@@ -1,5 +1,6 @@
 // nginx as a plain reverse proxy (no sign-in): one worker process, keepalive to the
-// upstream, access log off. The bound a proxy on one core can reach.
+// upstream, access log off, websockets passed through. The bound a proxy on one core can
+// reach, for HTTP and for websockets.
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -21,6 +22,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  map $http_upgrade $upstream_connection { default upgrade; '' ''; }
   upstream app { server 127.0.0.1:${upstreamPort}; keepalive ${keepalive}; }
 ${servers}
 }
@@ -33,7 +35,12 @@ export async function startNginx(p: Placement, work: string, upstreamPort: numbe
   const port = await freePort()
   const server = `  server {
     listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }
+    location / {
+      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr;
+      # Keep-alive to the upstream for plain requests; Upgrade passed on for websockets.
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $upstream_connection;
+      proxy_read_timeout 1h; proxy_buffering off;
+    }
   }`
   writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, upstreamPort, 64, server))
   const child = spawnOn(p, p.contender, which('nginx')!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir])

@@ -278,7 +278,16 @@ async function main() {
       console.log(`    through Gatehouse: handshake without the session cookie -> ${refused || 'no answer'}; with it -> ${opened}${echoed ? ', echoes' : ''}`)
       if (refused === 101) throw new Error('the handshake opened without a session')
       if (!echoed) throw new Error('the handshake with the session did not open, or nothing echoed')
-      wsRows = [direct, through].map((x) => ({ ...x, streaming: [], pingPong: [], rss: [] }))
+      const rows: { name: string; url: string; headers: Record<string, string>; pids: number[] }[] = [direct, through]
+      // nginx relaying the same websockets, when it runs as a contender: what a proxy hop
+      // costs at best on this placement.
+      const nginx = contenders.find((c) => c.id === 'nginx')
+      if (nginx) {
+        const viaNginx = { name: 'websocket, nginx (reference)', url: nginx.run.url.replace(/^http/, 'ws'), headers: {}, pids: nginx.run.pids }
+        if (await echoes(viaNginx.url, {})) rows.push(viaNginx)
+        else console.log('    through nginx: no echo, left out')
+      }
+      wsRows = rows.map((x) => ({ ...x, streaming: [], pingPong: [], rss: [] }))
     } catch (err) {
       console.log(`    SKIPPED: could not run: ${(err as Error).message}`)
       skipped.push({ name: 'websockets', reason: (err as Error).message })
@@ -383,8 +392,9 @@ async function main() {
   versus('workers', 'spread', `workers: auto (${cpus().length}) / one process, both free to use every core, req/s`)
   versus('public', 'fastify', 'public route / bare @fastify/http-proxy, req/s')
   versus('public', 'nginx', 'public route / nginx, req/s')
-  if (wsMeasured.length === 2) {
-    const [direct, through] = wsMeasured
+  const wsRow = (prefix: string) => wsMeasured.find((r) => r.name.startsWith(prefix))
+  const [direct, through, viaNginx] = [wsRow('websocket, direct'), wsRow('websocket, Gatehouse'), wsRow('websocket, nginx')]
+  if (direct && through) {
     const ws = (pick: (r: WsRow) => WsResult[]) => {
       const a = pick(through)
       const b = pick(direct)
@@ -397,6 +407,11 @@ async function main() {
       min: 0.8,
       note: `p99 round trip ${median(through.pingPong.map((x) => x.p99)).toFixed(2)} ms vs ${median(direct.pingPong.map((x) => x.p99)).toFixed(2)} ms`,
     })
+  }
+  if (direct && viaNginx) {
+    const ref = (pick: (r: WsRow) => WsResult[]) => pick(viaNginx).map((x, i) => x.rate / pick(direct)[i].rate)
+    ratios.push({ label: 'for reference: websockets through nginx / direct, streaming msg/s', values: ref((r) => r.streaming) })
+    ratios.push({ label: 'for reference: websockets through nginx / direct, ping-pong msg/s', values: ref((r) => r.pingPong) })
   }
   if (ratios.length > 0) {
     console.log(`\nGatehouse's ratios (median of the per-round ratios${ROUNDS > 1 ? ', [range]' : ''}):`)
