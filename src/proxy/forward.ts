@@ -69,61 +69,6 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
-/**
- * undici's dispatch handler for one forward: the upstream's answer goes straight into
- * the client's response, with backpressure both ways. Lighter than `Pool.stream` (no
- * async resource, no stream wrapper per request), whose machinery was about 6% of a
- * forward's CPU time.
- */
-class Relay implements Dispatcher.DispatchHandler {
-  private abort: ((err?: Error) => void) | undefined
-  private resume: (() => void) | undefined
-  private done = false
-  private readonly clientGone = () => {
-    // The client left before the answer ended: the upstream request is abandoned too,
-    // so its connection returns to the pool instead of streaming to nobody.
-    if (!this.done) this.abort?.(new Error('the client closed the connection'))
-  }
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly answer: (statusCode: number, headers: IncomingHttpHeaders) => void,
-    private readonly finished: (err: Error | undefined) => void,
-  ) {
-    res.once('close', this.clientGone)
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.res.destroyed) abort(new Error('the client closed the connection'))
-    this.abort = abort
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    this.resume = resume
-    this.answer(statusCode, util.parseHeaders(rawHeaders) as IncomingHttpHeaders)
-    return true
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true
-    this.res.once('drain', this.resume!)
-    return false
-  }
-
-  onComplete(): void {
-    this.done = true
-    this.res.off('close', this.clientGone)
-    this.res.end()
-    this.finished(undefined)
-  }
-
-  onError(err: Error): void {
-    this.done = true
-    this.res.off('close', this.clientGone)
-    this.finished(err)
-  }
-}
-
 export interface ForwardRequest {
   readonly outcome: Forward
   readonly req: IncomingMessage
@@ -136,7 +81,8 @@ export interface ForwardRequest {
   readonly metrics: Metrics | undefined
 }
 
-export function forward({ outcome, req, res, path, query, requestId, log, metrics }: ForwardRequest): void {
+export function forward(request: ForwardRequest): void {
+  const { outcome, req, res, requestId } = request
   const { runtime, route } = outcome
   const limit = route.maxBodyBytes
   const declared = req.headers['content-length']
@@ -150,73 +96,138 @@ export function forward({ outcome, req, res, path, query, requestId, log, metric
   // response is cut, which aborts the upstream request and frees its pool slot.
   const { writeTimeoutMs } = runtime.config.limits
   if (writeTimeoutMs > 0) res.setTimeout(writeTimeoutMs, cutStalledResponse)
-  // Framing is decided by us, not copied: a body exists when the client declared one.
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-  const upstreams = runtime.upstreams.get(route)!
-  const sticky = outcome.session?.data.sid
-  const first = upstreams.pick(sticky)
+  const first = runtime.upstreams.get(route)!.pick(outcome.session?.data.sid)
   if (first === undefined) {
     sendError(res, req.headers, runtime.config.pages, 'GH_ERR_NO_HEALTHY_UPSTREAM', requestId)
     return
   }
-  const attempt = (upstream: Upstream, mayRetry: boolean): void => {
-    const headers = upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined)
+  new Relay(request).attempt(first)
+}
+
+/**
+ * One forward, and undici's dispatch handler for it: the upstream's answer goes straight
+ * into the client's response, with backpressure both ways. Lighter than `Pool.stream`
+ * (no async resource, no stream wrapper per request), whose machinery was about 6% of a
+ * forward's CPU time; its state lives in fields rather than in closures made per request.
+ */
+class Relay implements Dispatcher.DispatchHandler {
+  private upstream!: Upstream
+  private abort: ((err?: Error) => void) | undefined
+  private resume: (() => void) | undefined
+  private done = false
+  /** Framing is decided by us, not copied: a body exists when the client declared one. */
+  private readonly hasBody: boolean
+  /** Nothing reached a member that refused the connection, so a request without a body
+   *  may go to another member once; one with a body was consumed and cannot be replayed. */
+  private mayRetry: boolean
+  private readonly clientGone = () => {
+    // The client left before the answer ended: the upstream request is abandoned too,
+    // so its connection returns to the pool instead of streaming to nobody.
+    if (!this.done) this.abort?.(new Error('the client closed the connection'))
+  }
+
+  constructor(private readonly f: ForwardRequest) {
+    const { headers } = f.req
+    this.hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')
+    this.mayRetry = !this.hasBody && IDEMPOTENT.has(f.req.method!)
+    f.res.once('close', this.clientGone)
+  }
+
+  attempt(upstream: Upstream): void {
+    const { outcome, req, path, query, requestId } = this.f
+    const { route } = outcome
+    const limit = route.maxBodyBytes
+    this.upstream = upstream
+    this.done = false
+    this.abort = undefined
     upstream.inFlight++
     // No abort signal: a client that leaves is noticed when its request body errors or
     // when undici writes to the closed response, and the upstream request is aborted
     // then. A per-request AbortController cost about 8% of the proxy's CPU time.
-    const answer = (statusCode: number, upstreamHeaders: IncomingHttpHeaders): void => {
-      const headers = clientResponseHeaders(upstreamHeaders, {
-        route,
-        requestId,
-        sessionCookieName: runtime.config.session.cookieName,
-        personal: outcome.session !== undefined,
-      })
-      // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
-      // writeHead would otherwise let the app's replace it.
-      const ours = res.getHeader('set-cookie')
-      if (ours !== undefined)
-        headers['set-cookie'] = [
-          ...([] as string[]).concat(ours as string | string[]),
-          ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? []),
-        ]
-      res.writeHead(statusCode, headers)
-    }
-    const failed = (err: Error | undefined): void => {
-      upstream.inFlight--
-      if (!err || res.destroyed) return
-      if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
-        sendError(res, req.headers, runtime.config.pages, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
-        req.resume()
-        return
-      }
-      const code = (err as NodeJS.ErrnoException).code ?? ''
-      log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
-      metrics?.upstreamErrors.inc({ route: route.id, code: code || 'error' })
-      if (CONNECT_FAILURES.has(code)) {
-        // Passive ejection: a member that refuses connections gets no traffic for a while.
-        upstream.eject()
-        // Nothing reached that upstream, so a request without a body can go to another
-        // member once; one with a body was consumed and cannot be replayed.
-        const other = mayRetry && !res.headersSent ? upstreams.pick(sticky, upstream) : undefined
-        if (other !== undefined) return attempt(other, false)
-      }
-      sendError(res, req.headers, runtime.config.pages, TIMEOUT_CODES.has(code) ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
-    }
     upstream.pool.dispatch(
       {
         path: upstreamPath(route, path) + query,
         method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body: !hasBody ? null : limit !== undefined && declared === undefined ? bounded(req, limit) : req,
+        headers: upstreamRequestHeaders(req.headers, forwardContext(outcome, req, requestId, upstream.target.host), undefined),
+        body: !this.hasBody ? null : limit !== undefined && req.headers['content-length'] === undefined ? bounded(req, limit) : req,
         headersTimeout: route.timeoutMs,
         bodyTimeout: route.idleTimeoutMs,
         // Per request, because undici prefers the Host header it sends over the pool's
         // connect options. (Supported by undici, missing from its types.)
         ...(upstream.servername ? ({ servername: upstream.servername } as object) : {}),
       },
-      new Relay(res, answer, failed),
+      this,
     )
   }
-  attempt(first, !hasBody && IDEMPOTENT.has(req.method!))
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.f.res.destroyed) abort(new Error('the client closed the connection'))
+    this.abort = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resume = resume
+    const { outcome, res, requestId } = this.f
+    const headers = clientResponseHeaders(util.parseHeaders(rawHeaders) as IncomingHttpHeaders, {
+      route: outcome.route,
+      requestId,
+      sessionCookieName: outcome.runtime.config.session.cookieName,
+      personal: outcome.session !== undefined,
+    })
+    // Our own Set-Cookie (a refreshed or cleared session) goes out next to the app's;
+    // writeHead would otherwise let the app's replace it.
+    const ours = res.getHeader('set-cookie')
+    if (ours !== undefined)
+      headers['set-cookie'] = [
+        ...([] as string[]).concat(ours as string | string[]),
+        ...([] as string[]).concat((headers['set-cookie'] as string | string[] | undefined) ?? []),
+      ]
+    res.writeHead(statusCode, headers)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    const { res } = this.f
+    if (res.write(chunk)) return true
+    res.once('drain', this.resume!)
+    return false
+  }
+
+  onComplete(): void {
+    this.finish()
+    this.f.res.end()
+  }
+
+  onError(err: Error): void {
+    this.finish()
+    const { outcome, req, res, requestId, log, metrics } = this.f
+    const { runtime, route } = outcome
+    const { upstream } = this
+    if (res.destroyed) return
+    if (err instanceof GatehouseError && err.code === 'GH_ERR_BODY_TOO_LARGE') {
+      sendError(res, req.headers, runtime.config.pages, 'GH_ERR_BODY_TOO_LARGE', requestId, err.message)
+      req.resume()
+      return
+    }
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    log.warn({ err: { code, message: err.message }, route: route.id, upstream: upstream.target.origin }, 'upstream request failed')
+    metrics?.upstreamErrors.inc({ route: route.id, code: code || 'error' })
+    if (CONNECT_FAILURES.has(code)) {
+      // Passive ejection: a member that refuses connections gets no traffic for a while.
+      upstream.eject()
+      const other = this.mayRetry && !res.headersSent ? runtime.upstreams.get(route)!.pick(outcome.session?.data.sid, upstream) : undefined
+      if (other !== undefined) {
+        this.mayRetry = false
+        this.f.res.once('close', this.clientGone)
+        return this.attempt(other)
+      }
+    }
+    sendError(res, req.headers, runtime.config.pages, TIMEOUT_CODES.has(code) ? 'GH_ERR_UPSTREAM_TIMEOUT' : 'GH_ERR_UPSTREAM_UNAVAILABLE', requestId)
+  }
+
+  private finish(): void {
+    this.done = true
+    this.upstream.inFlight--
+    this.f.res.off('close', this.clientGone)
+  }
 }

@@ -203,6 +203,8 @@ export interface ResponseContext {
  *  cache must never keep it for others, whatever the upstream said. `public` and
  *  `s-maxage` are dropped and `private` added unless `private` or `no-store` is there. */
 export function personalCacheControl(value: string | string[] | undefined): string {
+  // Most answers carry none: no list to build.
+  if (value === undefined) return 'private'
   const directives = (value === undefined ? [] : ([] as string[]).concat(value).join(',').split(','))
     .map((d) => d.trim())
     .filter((d) => d !== '' && !/^public$/i.test(d) && !/^s-maxage\s*=/i.test(d))
