@@ -4,11 +4,12 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
+import { Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { compileConfig, type Config } from './compile.js'
 import { str, type ReadContext, type Reader } from './schema.js'
 import { configSpec, routesFileSpec, type ConfigSpec } from './spec.js'
+import { readYamlSubset } from './yaml-subset.js'
 
 /** Config files are small; a bound keeps a mistaken or hostile file from eating memory. */
 export const MAX_FILE_BYTES = 1024 * 1024
@@ -60,7 +61,8 @@ const LIBRARY_MESSAGES: Partial<Record<string, string>> = {
   MULTIPLE_DOCS: 'holds more than one YAML document (---); use one document per file',
 }
 
-/** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
+/** Parses one YAML text and reads it with `reader`; syntax errors become issues. The
+ *  subset reader takes what it can (nearly every file, and quickly); the library the rest. */
 export function readYaml<T>(
   text: string,
   file: string,
@@ -70,6 +72,18 @@ export function readYaml<T>(
   positions?: ReadContext['positions'],
   warnings?: ConfigIssue[],
 ): T | undefined {
+  const context = (lines: LineCounter, doc: Document): ReadContext => ({
+    file,
+    lines,
+    doc,
+    env: env ?? process.env,
+    issues,
+    aliasesSeen: 0,
+    positions,
+    warnings,
+  })
+  const subset = readYamlSubset(text)
+  if (subset) return reader.read(subset.contents, context(subset.lines, new Document()), '')
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
   const problems = [...doc.errors, ...doc.warnings]
@@ -93,7 +107,7 @@ export function readYaml<T>(
     return undefined
   }
   if (problems.length > 0) return undefined
-  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0, positions, warnings }
+  const ctx = context(lines, doc)
   // An empty file is an empty mapping: every setting then takes its default.
   if (doc.contents === null) return reader.read(parseDocument('{}').contents, ctx, '')
   return reader.read(doc.contents, ctx, '')
