@@ -7,8 +7,7 @@ import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
 import { watchConfig, type ConfigWatcher } from './config/watch.js'
 import { ConfigError, formatIssue, GatehouseError } from './errors.js'
-import { startDemo } from './demo/demo.js'
-import { Metrics } from './ops/metrics.js'
+import type { Metrics } from './ops/metrics.js'
 
 export interface Served {
   app: FastifyInstance
@@ -58,10 +57,12 @@ export interface ServeOptions {
 export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
   const initial = await loadConfig(configPath)
   let current = initial
-  const demo = await startDemo(initial)
+  // The demo and the metrics registry are loaded only when configured: every start
+  // without them is that much quicker.
+  const demo = initial.demo ? await (await import('./demo/demo.js')).startDemo(initial) : undefined
   // The banner comes before any log line: it is what someone trying the demo reads first.
   if (demo) (options.print ?? ((text: string) => process.stdout.write(text)))(demo.banner)
-  const metrics = initial.metricsAddress ? new Metrics() : undefined
+  const metrics: Metrics | undefined = initial.metricsAddress ? new (await import('./ops/metrics.js')).Metrics() : undefined
   let metricsServer: import('node:http').Server | undefined
   try {
     metricsServer = metrics ? await metrics.listen(initial.metricsAddress!) : undefined
