@@ -314,13 +314,19 @@ export interface Explanation {
  * anything else, an empty policy included, denies.
  */
 export class Policy {
-  private readonly run: Evaluator
+  /** Generated at the first request the policy judges: a configuration of thousands of
+   *  routes starts (and `check` finishes) without compiling what may never run. The
+   *  rules are parsed and checked already, so this cannot fail. */
+  private compiled: Evaluator | undefined
 
-  constructor(readonly rules: readonly Rule[]) {
+  constructor(readonly rules: readonly Rule[]) {}
+
+  private get run(): Evaluator {
+    if (this.compiled) return this.compiled
     const constants: unknown[] = []
     const k: Constant = (value) => `K[${constants.push(value) - 1}]`
-    const source = generate(stepsFor(rules, 'allow'), stepsFor(rules, 'deny'), k)
-    this.run = evaluatorFactory(source)(constants, decide)
+    const source = generate(stepsFor(this.rules, 'allow'), stepsFor(this.rules, 'deny'), k)
+    return (this.compiled = evaluatorFactory(source)(constants, decide))
   }
 
   evaluate(input: PolicyInput): Decision {
