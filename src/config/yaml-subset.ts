@@ -1,17 +1,16 @@
-// A fast reader for the block-style YAML that configuration files are nearly always
-// written in: nested mappings and lists, plain and simply quoted one-line scalars, and
-// comments. The yaml library spends most of a large configuration's start-up in its
-// general parser; this reads the same text into the same nodes (YAMLMap, YAMLSeq, Pair,
-// Scalar), at the same source offsets and with the same YAML 1.2 core-schema values, so
-// the readers in schema.ts cannot tell the difference. Whatever lies outside the subset
-// (flow collections, anchors, aliases, tags, block scalars, multi-line or escaped
-// scalars, empty values, duplicate keys, directives, tabs, anything in error) gives
+// A fast reader for the YAML that configuration files are nearly always written in:
+// nested block mappings and lists; one-line scalars, plain or quoted without escapes;
+// lists and mappings of such scalars on one line ([a, b], { k: v }); comments. The yaml
+// library spends most of a large configuration's start-up in its general parser (and a
+// good part of a small one's in loading it). This reads the same text into the same tree
+// (yaml-tree.ts), with the same start offsets and the same YAML 1.2 core-schema values,
+// so the readers in schema.ts cannot tell the difference. Anything else (anchors,
+// aliases, tags, block scalars, multi-line or escaped scalars, nested or multi-line flow
+// collections, empty values, duplicate keys, directives, tabs, anything in error) gives
 // undefined: the caller then parses with the library, whose messages and positions
 // every error report relies on.
 
-import { LineCounter, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml'
-
-type Node = YAMLMap | YAMLSeq | Scalar
+import type { LinePositions, YamlMap, YamlNode, YamlPair, YamlScalar, YamlSeq } from './yaml-tree.js'
 
 /** Thrown at the first thing outside the subset; caught once, in readYamlSubset. */
 class OutsideSubset extends Error {}
@@ -46,10 +45,24 @@ function resolvePlain(text: string): unknown {
   return text
 }
 
-function scalar(value: unknown, start: number, end: number): Scalar {
-  const node = new Scalar(value)
-  node.range = [start, end, end]
-  return node
+const scalar = (value: unknown, start: number): YamlScalar => ({ kind: 'scalar', start, value })
+
+/** Line starts, searched as the library's LineCounter searches them. */
+class LineStarts implements LinePositions {
+  readonly lineStarts: number[] = []
+
+  linePos(offset: number): { line: number; col: number } {
+    let low = 0
+    let high = this.lineStarts.length
+    while (low < high) {
+      const mid = (low + high) >> 1
+      if (this.lineStarts[mid] < offset) low = mid + 1
+      else high = mid
+    }
+    if (this.lineStarts[low] === offset) return { line: low + 1, col: 1 }
+    if (low === 0) return { line: 0, col: offset }
+    return { line: low, col: offset - this.lineStarts[low - 1] + 1 }
+  }
 }
 
 /** The lines that hold content (not blank, not only a comment), with their indentation. */
@@ -61,10 +74,10 @@ interface ContentLine {
   readonly indent: number
 }
 
-function contentLines(text: string, lines: LineCounter): ContentLine[] {
+function contentLines(text: string, lines: LineStarts): ContentLine[] {
   const out: ContentLine[] = []
   for (let start = 0; start <= text.length;) {
-    lines.addNewLine(start)
+    lines.lineStarts.push(start)
     const newline = text.indexOf('\n', start)
     const end = newline === -1 ? text.length : newline
     let at = start
@@ -88,7 +101,7 @@ class SubsetReader {
     private readonly lines: readonly ContentLine[],
   ) {}
 
-  document(): Node {
+  document(): YamlNode {
     const first = this.lines[0] ?? outside()
     const root = this.block(first.indent)
     if (this.next < this.lines.length) outside()
@@ -110,14 +123,14 @@ class SubsetReader {
   }
 
   /** The collection starting on the current line, at `indent`. */
-  private block(indent: number): Node {
+  private block(indent: number): YamlNode {
     const line = this.current!
     return this.isItem(line.at, line.end) ? this.sequence(indent) : this.mapping(line.at, indent)
   }
 
   /** A value written on the lines after its key or dash: deeper than `parentIndent`, or
    *  for a mapping's value a list at the key's own indentation. */
-  private nestedValue(parentIndent: number, listMayShareIndent: boolean): Node {
+  private nestedValue(parentIndent: number, listMayShareIndent: boolean): YamlNode {
     const line = this.current
     if (line && line.indent > parentIndent) return this.block(line.indent)
     if (line && listMayShareIndent && line.indent === parentIndent && this.isItem(line.at, line.end)) return this.sequence(parentIndent)
@@ -125,39 +138,103 @@ class SubsetReader {
     return outside()
   }
 
-  /** A scalar from `at` to the end of its line, which must be its last: anything deeper
-   *  on the following lines would continue it (or be an error). */
-  private inlineScalar(at: number, end: number, parentIndent: number): Scalar {
-    const node = this.oneLineScalar(at, end)
+  /** A value after its key or dash that ends its line: a scalar, or a flow list or
+   *  mapping of scalars. Anything deeper on the following lines would continue it (or be
+   *  an error). */
+  private inlineValue(at: number, end: number, parentIndent: number): YamlNode {
+    const opener = this.text[at]
+    const node = opener === '[' || opener === '{' ? this.flowCollection(at, end) : this.oneLineScalar(at, end)
     this.next++
     const following = this.current
     if (following && following.indent > parentIndent) outside()
     return node
   }
 
-  private oneLineScalar(at: number, end: number): Scalar {
+  private oneLineScalar(at: number, end: number): YamlScalar {
     const text = this.text
-    const quote = text[at]
-    if (quote === '"' || quote === "'") {
-      let close = text.indexOf(quote, at + 1)
-      // '' is a quote inside single quotes.
-      while (quote === "'" && close !== -1 && close < end && text[close + 1] === "'") close = text.indexOf(quote, close + 2)
-      if (close === -1 || close >= end) outside()
-      const body = text.slice(at + 1, close)
-      if (quote === '"' && body.includes('\\')) outside()
-      this.expectLineEnd(close + 1, end)
-      return scalar(quote === "'" ? body.replaceAll("''", "'") : body, at, close + 1)
+    if (text[at] === '"' || text[at] === "'") {
+      const { node, after } = this.quoted(at, end)
+      this.expectLineEnd(after, end)
+      return node
     }
-    if (PLAIN_START_EXCLUDED.has(quote) || (quote === '-' && (at + 1 === end || text[at + 1] === ' '))) outside()
+    this.plainStart(at, end)
     let stop = at + 1
     while (stop < end && !(text[stop] === '#' && text[stop - 1] === ' ')) stop++
     while (text.charCodeAt(stop - 1) === 0x20) stop--
     const source = text.slice(at, stop)
     if (source.includes(': ') || source.endsWith(':')) outside()
-    return scalar(resolvePlain(source), at, stop)
+    return scalar(resolvePlain(source), at)
   }
 
-  /** Only spaces and a comment may follow a quoted scalar on its line. */
+  private plainStart(at: number, end: number): void {
+    const first = this.text[at]
+    if (PLAIN_START_EXCLUDED.has(first) || (first === '-' && (at + 1 === end || this.text[at + 1] === ' '))) outside()
+  }
+
+  /** A quoted scalar closed on its line, without escapes; `after` is past its closing quote. */
+  private quoted(at: number, end: number): { node: YamlScalar; after: number } {
+    const text = this.text
+    const quote = text[at]
+    let close = text.indexOf(quote, at + 1)
+    // '' is a quote inside single quotes.
+    while (quote === "'" && close !== -1 && close < end && text[close + 1] === "'") close = text.indexOf(quote, close + 2)
+    if (close === -1 || close >= end) outside()
+    const body = text.slice(at + 1, close)
+    if (quote === '"' && body.includes('\\')) outside()
+    return { node: scalar(quote === "'" ? body.replaceAll("''", "'") : body, at), after: close + 1 }
+  }
+
+  /** A scalar inside [ ] or { } (a key ends at its colon): quoted, or plain without the
+   *  characters that mean something there. `after` is where it ends. */
+  private flowScalar(at: number, end: number, isKey = false): { node: YamlScalar; after: number } {
+    const text = this.text
+    if (text[at] === '"' || text[at] === "'") return this.quoted(at, end)
+    this.plainStart(at, end)
+    let after = at
+    const stops = isKey ? ',[]{}:' : ',[]{}'
+    while (after < end && !stops.includes(text[after])) after++
+    let stop = after
+    while (text.charCodeAt(stop - 1) === 0x20) stop--
+    const source = text.slice(at, stop)
+    if (source === '' || /[:#]/.test(source)) outside()
+    return { node: scalar(resolvePlain(source), at), after }
+  }
+
+  private skipSpaces(at: number, end: number): number {
+    while (at < end && this.text.charCodeAt(at) === 0x20) at++
+    return at
+  }
+
+  /** `[a, b]` or `{ a: 1, b: 2 }` of scalars, on one line. */
+  private flowCollection(at: number, end: number): YamlMap | YamlSeq {
+    const text = this.text
+    const isMap = text[at] === '{'
+    const close = isMap ? '}' : ']'
+    const items: YamlNode[] = []
+    const pairs: YamlPair[] = []
+    const seen = new Set<unknown>()
+    let i = this.skipSpaces(at + 1, end)
+    while (text[i] !== close) {
+      const first = this.flowScalar(i, end, isMap)
+      i = this.skipSpaces(first.after, end)
+      if (isMap) {
+        if (text[i] !== ':' || text[i + 1] !== ' ' || seen.has(first.node.value)) outside()
+        seen.add(first.node.value)
+        const value = this.flowScalar(this.skipSpaces(i + 1, end), end)
+        pairs.push({ key: first.node, value: value.node })
+        i = this.skipSpaces(value.after, end)
+      } else items.push(first.node)
+      if (text[i] === ',') {
+        i = this.skipSpaces(i + 1, end)
+        // A trailing comma is left to the library.
+        if (text[i] === close) outside()
+      } else if (text[i] !== close) outside()
+    }
+    this.expectLineEnd(i + 1, end)
+    return isMap ? { kind: 'map', start: at, items: pairs } : { kind: 'seq', start: at, items }
+  }
+
+  /** Only spaces and a comment may follow a quoted scalar or a flow collection on its line. */
   private expectLineEnd(from: number, end: number): void {
     let i = from
     while (i < end && this.text.charCodeAt(i) === 0x20) i++
@@ -166,68 +243,62 @@ class SubsetReader {
 
   /** A mapping whose first key is at offset `at` of the current line (after a dash for a
    *  mapping inside a list item), its keys at column `indent`. */
-  private mapping(at: number, indent: number): YAMLMap {
-    const map = new YAMLMap()
+  private mapping(at: number, indent: number): YamlMap {
+    const items: YamlPair[] = []
     const seen = new Set<unknown>()
     let first = true
-    let end = at
     for (;;) {
       const line = this.current!
       const keyAt = first ? at : line.at
       const colon = this.keyEnd(keyAt) ?? outside()
-      const key = scalar(resolvePlain(this.text.slice(keyAt, colon)), keyAt, colon)
+      const key = scalar(resolvePlain(this.text.slice(keyAt, colon)), keyAt)
       if (seen.has(key.value)) outside()
       seen.add(key.value)
       let valueAt = colon + 1
       while (valueAt < line.end && this.text.charCodeAt(valueAt) === 0x20) valueAt++
-      let value: Node
+      let value: YamlNode
       if (valueAt === line.end || this.text[valueAt] === '#') {
         this.next++
         value = this.nestedValue(indent, true)
-      } else value = this.inlineScalar(valueAt, line.end, indent)
-      map.items.push(new Pair(key, value))
-      end = value.range![1]
+      } else value = this.inlineValue(valueAt, line.end, indent)
+      items.push({ key, value })
       first = false
       const following = this.current
       if (following && (following.indent > indent || (following.indent === indent && this.isItem(following.at, following.end)))) outside()
       if (!following || following.indent < indent) break
     }
-    map.range = [at, end, end]
-    return map
+    return { kind: 'map', start: at, items }
   }
 
   /** A list whose dashes are at column `indent`, starting on the current line. */
-  private sequence(indent: number): YAMLSeq {
-    const seq = new YAMLSeq()
+  private sequence(indent: number): YamlSeq {
+    const items: YamlNode[] = []
     const start = this.current!.at
-    let end = start
     for (;;) {
       const line = this.current!
       let itemAt = line.at + 1
       while (itemAt < line.end && this.text.charCodeAt(itemAt) === 0x20) itemAt++
-      let item: Node
+      let item: YamlNode
       if (itemAt === line.end || this.text[itemAt] === '#') {
         this.next++
         item = this.nestedValue(indent, false)
       } else if (this.keyEnd(itemAt) !== undefined) item = this.mapping(itemAt, itemAt - line.at + line.indent)
-      else item = this.inlineScalar(itemAt, line.end, indent)
-      seq.items.push(item)
-      end = item.range![1]
+      else item = this.inlineValue(itemAt, line.end, indent)
+      items.push(item)
       const following = this.current
       if (following && following.indent > indent) outside()
       if (!following || following.indent < indent || !this.isItem(following.at, following.end)) break
     }
-    seq.range = [start, end, end]
-    return seq
+    return { kind: 'seq', start, items }
   }
 }
 
 /** The document's root node, and its line starts as the library's parser records them;
  *  undefined when the text needs the library. */
-export function readYamlSubset(text: string): { contents: Node; lines: LineCounter } | undefined {
+export function readYamlSubset(text: string): { contents: YamlNode; lines: LineStarts } | undefined {
   if (UNUSUAL_CHARACTERS.test(text)) return undefined
   try {
-    const lines = new LineCounter()
+    const lines = new LineStarts()
     return { contents: new SubsetReader(text, contentLines(text, lines)).document(), lines }
   } catch (err) {
     if (err instanceof OutsideSubset) return undefined

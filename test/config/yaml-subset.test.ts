@@ -5,45 +5,62 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
+import { parseDocument } from 'yaml'
 import { readYamlSubset } from '../../src/config/yaml-subset.js'
+import { fromLibrary, parseWithLibrary, type YamlNode } from '../../src/config/yaml-tree.js'
 
 const ROOT = path.join(import.meta.dirname, '..', '..')
 
-/** Where two node trees differ, or undefined. */
-function difference(a: unknown, b: unknown, at: string): string | undefined {
-  const kind = (n: unknown) => (isMap(n) ? 'mapping' : isSeq(n) ? 'list' : isScalar(n) ? 'scalar' : String(n))
-  if (kind(a) !== kind(b)) return `${at}: ${kind(a)} against ${kind(b)}`
-  const [x, y] = [a as Node, b as Node]
-  if (x.range?.[0] !== y.range?.[0]) return `${at}: starts at ${x.range?.[0]} against ${y.range?.[0]}`
-  if (isScalar(x))
-    return Object.is(x.value, (y as typeof x).value) ? undefined : `${at}: ${JSON.stringify(x.value)} against ${JSON.stringify((y as typeof x).value)}`
-  const [p, q] = [x as unknown as { items: unknown[] }, y as unknown as { items: unknown[] }]
-  if (p.items.length !== q.items.length) return `${at}: ${p.items.length} items against ${q.items.length}`
-  for (let i = 0; i < p.items.length; i++) {
-    const [m, n] = [p.items[i] as { key?: unknown; value?: unknown }, q.items[i] as { key?: unknown; value?: unknown }]
-    const found = isMap(x) ? (difference(m.key, n.key, `${at}.key${i}`) ?? difference(m.value, n.value, `${at}.${i}`)) : difference(m, n, `${at}[${i}]`)
-    if (found) return found
+/** The tree with every node's start as line:col, comparable with t.strictSame. */
+function located(node: YamlNode | null, lines: { linePos(offset: number): { line: number; col: number } }): unknown {
+  if (node === null) return null
+  const { line, col } = lines.linePos(node.start)
+  const at = `${line}:${col}`
+  switch (node.kind) {
+    case 'scalar':
+      return { at, value: node.value }
+    case 'map':
+      return { at, items: node.items.map((p) => [located(p.key, lines), located(p.value, lines)]) }
+    case 'seq':
+      return { at, items: node.items.map((n) => located(n, lines)) }
+    case 'alias':
+      return { at, alias: node.source }
   }
-  return undefined
 }
 
 /** undefined when the subset reader declines `text` or reads it as the library does. */
 function disagreement(text: string): string | undefined {
   const subset = readYamlSubset(text)
   if (!subset) return undefined
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
+  const { doc, lines } = parseWithLibrary(text)
   const problems = [...doc.errors, ...doc.warnings]
   if (problems.length > 0) return `accepted what the library refuses: ${problems[0].message.split('\n')[0]}`
-  if (subset.lines.lineStarts.join() !== lines.lineStarts.join()) return 'line starts differ'
-  return difference(subset.contents, doc.contents, '')
+  const ours = JSON.stringify(located(subset.contents, subset.lines))
+  const theirs = JSON.stringify(located(fromLibrary(doc.contents), lines))
+  return ours === theirs ? undefined : `read differently:\n${ours}\n${theirs}`
 }
 
 /** The text with one line changed in the ways configurations go wrong. */
 function variants(text: string): string[] {
   const lines = text.split('\n')
   const values = [
+    '[a, b]',
+    '[]',
+    '{}',
+    '{ a: 1 }',
+    '{a: 1, b: "c"}',
+    '[a, b, ]',
+    '{ a: 1, a: 2 }',
+    '[a, [b]]',
+    '{a:1}',
+    '[a #c]',
+    `["x", 'y']`,
+    '[http://x]',
+    '[${X}]',
+    '{ a: }',
+    '[a, b] #c',
+    '[a]b',
+    '[a',
     '',
     '#c',
     'x',
@@ -90,16 +107,19 @@ function variants(text: string): string[] {
 }
 
 const files = ['config.yaml', 'policies/demo.yaml', 'policies/demo.test.yaml']
-// The demo files use [flow] lists, which the subset leaves to the library: rewritten in
-// block style (one line per scalar) they exercise the subset, indented both ways lists are.
+// As written, and rewritten in block style (one line per scalar) indented both ways lists are.
 const corpus = files.flatMap((file) => {
-  const doc = parseDocument(readFileSync(path.join(ROOT, file), 'utf8'))
-  return [doc.toString({ collectionStyle: 'block', lineWidth: 0 }), doc.toString({ collectionStyle: 'block', lineWidth: 0, indent: 4, indentSeq: false })]
+  const text = readFileSync(path.join(ROOT, file), 'utf8')
+  const doc = parseDocument(text)
+  return [text, doc.toString({ collectionStyle: 'block', lineWidth: 0 }), doc.toString({ collectionStyle: 'block', lineWidth: 0, indent: 4, indentSeq: false })]
 })
 
-t.test('reads block-style configurations as the library does', async (t) => {
+t.test('reads the demo configuration as the library does', async (t) => {
   for (const text of corpus) {
-    t.ok(readYamlSubset(text), 'a block-style configuration is inside the subset')
+    // The policy tests' file as written puts URLs inside { }, which the subset leaves to
+    // the library; rewritten in block style it is inside.
+    if (text.includes('{ url: http')) t.notOk(readYamlSubset(text), 'URLs in flow mappings are outside the subset')
+    else t.ok(readYamlSubset(text), 'a configuration is inside the subset')
     t.equal(disagreement(text), undefined)
   }
 })
@@ -117,7 +137,9 @@ t.test('agrees with the library, or declines, on every variant', async (t) => {
 
 t.test('declines what only the library reads', async (t) => {
   const outside = {
-    flow: 'a: [1, 2]\n',
+    'nested flow': 'a: [1, [2]]\n',
+    'multi-line flow': 'a: [1,\n  2]\n',
+    'a trailing comma': 'a: [1, 2, ]\n',
     anchors: 'a: &x 1\nb: *x\n',
     tags: 'a: !!str 1\n',
     'block scalars': 'a: |\n  text\n',
