@@ -44,7 +44,10 @@ export async function startGatehouse(
 ): Promise<GatehouseInstance> {
   const workers = options.workers ?? 1
   const core = options.cores === 'all' ? allCores() : p.contender
-  const dir = path.join(work, `gatehouse-${store}-${workers}-${options.cores ?? 'contender'}-${options.cli === undefined ? 'this' : path.basename(path.dirname(path.dirname(options.cli)))}`)
+  const dir = path.join(
+    work,
+    `gatehouse-${store}-${workers}-${options.cores ?? 'contender'}-${options.cli === undefined ? 'this' : path.basename(path.dirname(path.dirname(options.cli)))}`,
+  )
   mkdirSync(path.join(dir, 'policies'), { recursive: true })
   const pids: number[] = []
   let redisUrl: string | undefined

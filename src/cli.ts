@@ -5,9 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.js'
-import { hashPassword } from './auth/local-accounts.js'
-import { explainRequest, formatExplanation, requestFromFlags, type ExplainFlags } from './tools/explain.js'
-import { formatResult, formatSummary, loadPolicyTests, parseUserJson, runPolicyTests, summarize } from './tools/policy-tests.js'
+import type { ExplainFlags } from './tools/explain.js'
 import type { Config } from './config/compile.js'
 import { ConfigError, formatIssue, GatehouseError } from './errors.js'
 import { suggest } from './suggest.js'
@@ -56,9 +54,13 @@ async function check(configPath: string): Promise<number> {
   return 0
 }
 
+// Each command loads what it alone needs, so that check (run on every deploy and in
+// editors) starts with the configuration modules only.
+
 async function test(configPath: string): Promise<number> {
   const config = await configOrIssues(configPath)
   if (!config) return 1
+  const { formatResult, formatSummary, loadPolicyTests, runPolicyTests, summarize } = await import('./tools/policy-tests.js')
   const loaded = await loadPolicyTests(config)
   if (loaded.found === 0) {
     console.log(`no policy tests (*.test.yaml) in ${config.policiesDir ?? 'policies_dir'}`)
@@ -75,6 +77,10 @@ async function test(configPath: string): Promise<number> {
 }
 
 async function explain(configPath: string, flags: ExplainFlags & { user?: string }): Promise<number> {
+  const [{ explainRequest, formatExplanation, requestFromFlags }, { parseUserJson }] = await Promise.all([
+    import('./tools/explain.js'),
+    import('./tools/policy-tests.js'),
+  ])
   const request = requestFromFlags(flags)
   if ('error' in request) return fail(request.error)
   const user = flags.user === undefined ? undefined : parseUserJson(flags.user)
@@ -180,6 +186,7 @@ async function hashPasswordCommand(extra: readonly string[]): Promise<number> {
   if (password === '') return fail('the password is empty')
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return fail(`the password is longer than ${MAX_PASSWORD_BYTES} bytes`)
   if ([...password].length < 12) console.error('warning: a password shorter than 12 characters is quick to guess; break-glass accounts deserve a long one')
+  const { hashPassword } = await import('./auth/local-accounts.js')
   console.log(await hashPassword(password))
   return 0
 }

@@ -7,9 +7,8 @@ import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
 import { startReloader } from './config/reloader.js'
 import { ConfigError, formatIssue } from './errors.js'
-import { startDemo } from './demo/demo.js'
 import { listenFailure } from './ops/listen-failure.js'
-import { Metrics } from './ops/metrics.js'
+import type { Metrics } from './ops/metrics.js'
 import { logStartWarnings } from './ops/start-warnings.js'
 import type { SignInLimits } from './auth/sign-in-limits.js'
 import type { SessionShare } from './session/share.js'
@@ -40,11 +39,13 @@ export interface ServeOptions {
 export async function serve(configPath: string, options: ServeOptions = {}): Promise<Served> {
   const initial = options.initial ?? (await loadConfig(configPath))
   const worker = options.worker
-  // Workers never run the demo: it runs in one process (compile.ts warns).
-  const demo = worker ? undefined : await startDemo(initial)
+  // The demo and the metrics registry are loaded only when configured: every start
+  // without them is that much quicker. Workers never run the demo: it runs in one
+  // process (compile.ts warns).
+  const demo = initial.demo && !worker ? await (await import('./demo/demo.js')).startDemo(initial) : undefined
   // The banner comes before any log line: it is what someone trying the demo reads first.
   if (demo) (options.print ?? ((text: string) => process.stdout.write(text)))(demo.banner)
-  const metrics = initial.metricsAddress ? new Metrics() : undefined
+  const metrics: Metrics | undefined = initial.metricsAddress ? new (await import('./ops/metrics.js')).Metrics() : undefined
   let metricsServer: import('node:http').Server | undefined
   try {
     metricsServer = metrics && !worker ? await metrics.listen(initial.metricsAddress!) : undefined

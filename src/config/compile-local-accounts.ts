@@ -10,10 +10,10 @@
 
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { isScalar, LineCounter, parseDocument } from 'yaml'
 import { LOCAL_IDP_ID, LocalAccounts, parsePasswordHash, type LocalAccount, type PasswordHash } from '../auth/local-accounts.js'
 import type { ConfigIssue } from '../errors.js'
 import { list, located, obj, refine, report, type Reader, type ReadContext } from './schema.js'
+import { fromLibrary, isScalar, parseWithLibrary } from './yaml-tree.js'
 import type { Located } from './schema.js'
 import type { ConfigSpec, IdpSpec } from './spec.js'
 
@@ -95,15 +95,14 @@ function readAccountsFile(file: string, shown: string, issue: (message: string) 
 }
 
 function parseAccounts(text: string, shown: string, issues: ConfigIssue[]): LocalAccount[] | undefined {
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
+  const { doc, lines } = parseWithLibrary(text)
   const problems = [...doc.errors, ...doc.warnings]
   // The parser's own messages carry no source text (prettyErrors off), so no hash or
   // password from a malformed line is echoed.
   for (const problem of problems) issues.push({ file: shown, ...lines.linePos(problem.pos[0]), path: '', message: problem.message.split('\n')[0] })
   if (problems.length > 0) return undefined
-  const ctx: ReadContext = { file: shown, lines, doc, env: {}, issues, aliasesSeen: 0 }
-  const read = fileSpec.read(doc.contents, ctx, '')
+  const ctx: ReadContext = { file: shown, lines, env: {}, issues, aliasesSeen: 0 }
+  const read = fileSpec.read(fromLibrary(doc.contents), ctx, '')
   if (!read?.accounts) return undefined
   const first = new Map<string, Located<unknown>['at']>()
   const accounts: LocalAccount[] = []

@@ -4,11 +4,12 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { compileConfig, type Config } from './compile.js'
 import { str, type ReadContext, type Reader } from './schema.js'
 import { configSpec, routesFileSpec, type ConfigSpec } from './spec.js'
+import { readYamlSubset } from './yaml-subset.js'
+import { fromLibrary, isMap, isScalar, parseWithLibrary, type LinePositions } from './yaml-tree.js'
 
 /** Config files are small; a bound keeps a mistaken or hostile file from eating memory. */
 export const MAX_FILE_BYTES = 1024 * 1024
@@ -60,7 +61,8 @@ const LIBRARY_MESSAGES: Partial<Record<string, string>> = {
   MULTIPLE_DOCS: 'holds more than one YAML document (---); use one document per file',
 }
 
-/** Parses one YAML text and reads it with `reader`; syntax errors become issues. */
+/** Parses one YAML text and reads it with `reader`; syntax errors become issues. The
+ *  subset reader takes what it can (nearly every file, and quickly); the library the rest. */
 export function readYaml<T>(
   text: string,
   file: string,
@@ -70,8 +72,18 @@ export function readYaml<T>(
   positions?: ReadContext['positions'],
   warnings?: ConfigIssue[],
 ): T | undefined {
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: false, version: '1.2' })
+  const context = (lines: LinePositions): ReadContext => ({
+    file,
+    lines,
+    env: env ?? process.env,
+    issues,
+    aliasesSeen: 0,
+    positions,
+    warnings,
+  })
+  const subset = readYamlSubset(text)
+  if (subset) return reader.read(subset.contents, context(subset.lines), '')
+  const { doc, lines } = parseWithLibrary(text)
   const problems = [...doc.errors, ...doc.warnings]
   const sourceLines = problems.length > 0 ? text.split('\n') : []
   for (const problem of problems) {
@@ -93,21 +105,19 @@ export function readYaml<T>(
     return undefined
   }
   if (problems.length > 0) return undefined
-  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues, aliasesSeen: 0, positions, warnings }
   // An empty file is an empty mapping: every setting then takes its default.
-  if (doc.contents === null) return reader.read(parseDocument('{}').contents, ctx, '')
-  return reader.read(doc.contents, ctx, '')
+  return reader.read(fromLibrary(doc.contents) ?? { kind: 'map', start: 0, items: [] }, context(lines), '')
 }
 
 /** policies_dir as written, for when config.yaml has errors elsewhere: `check` should
  *  still report on the route files the operator meant. null when it cannot be told. */
 function fallbackPoliciesDir(text: string, file: string, env: LoadOptions['env']): string | undefined | null {
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: false, version: '1.2' })
-  if (!isMap(doc.contents)) return undefined
-  const pair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === 'policies_dir')
+  const { doc, lines } = parseWithLibrary(text, { uniqueKeys: false })
+  const root = fromLibrary(doc.contents)
+  if (!isMap(root)) return undefined
+  const pair = root.items.find((p) => isScalar(p.key) && p.key.value === 'policies_dir')
   if (!pair) return undefined
-  const ctx: ReadContext = { file, lines, doc, env: env ?? process.env, issues: [], aliasesSeen: 0 }
+  const ctx: ReadContext = { file, lines, env: env ?? process.env, issues: [], aliasesSeen: 0 }
   return str().read(pair.value, ctx, 'policies_dir') ?? null
 }
 

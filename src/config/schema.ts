@@ -1,7 +1,7 @@
 // A small schema language that reads YAML nodes (not plain JS values), so that every
 // problem it finds can name the file, line, column and key path of the node at fault.
 
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, type LinePositions, type YamlNode } from './yaml-tree.js'
 import type { ConfigIssue } from '../errors.js'
 import { parseDuration } from './duration.js'
 import { suggest } from '../suggest.js'
@@ -14,8 +14,7 @@ export const MAX_ALIASES_PER_FILE = 64
 export interface ReadContext {
   /** File name as shown to the operator (relative to the working directory). */
   readonly file: string
-  readonly lines: LineCounter
-  readonly doc: Document
+  readonly lines: LinePositions
   readonly env: Readonly<Record<string, string | undefined>>
   readonly issues: ConfigIssue[]
   /** Filled, when given, with things that load but are probably not what was meant
@@ -35,9 +34,9 @@ export interface Reader<T> {
 }
 
 export function position(ctx: ReadContext, node: unknown): { line: number; col: number } {
-  const range = (node as Node | undefined)?.range
-  if (!range) return { line: 1, col: 1 }
-  return ctx.lines.linePos(range[0])
+  const start = (node as YamlNode | null | undefined)?.start
+  if (start === undefined) return { line: 1, col: 1 }
+  return ctx.lines.linePos(start)
 }
 
 export function report(ctx: ReadContext, node: unknown, path: string, message: string): undefined {
@@ -56,7 +55,7 @@ export function deref(node: unknown, ctx: ReadContext, path: string): unknown {
     return undefined
   }
   // The yaml parser leaves an alias without an anchor for the reader to find.
-  return node.resolve(ctx.doc) ?? report(ctx, node, path, `alias *${node.source} has no anchor &${node.source} before it`)
+  return node.target ?? report(ctx, node, path, `alias *${node.source} has no anchor &${node.source} before it`)
 }
 
 function describeNode(node: unknown): string {

@@ -8,7 +8,7 @@ import { AUTHORIZE_LOG_FIELDS } from '../ops/decision-log.js'
 import { policyReader } from './policy-reader.js'
 import { secretProblem } from '../session/codec.js'
 import type { ListenAddress, RouteOrigin, UpstreamTarget } from '../types.js'
-import { isScalar } from 'yaml'
+import { isScalar } from './yaml-tree.js'
 import { bool, byteSize, dict, duration, int, list, located, obj, oneOrList, refine, str, type Reader } from './schema.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

@@ -284,6 +284,25 @@ function stepsFor(rules: readonly Rule[], action: Action): Step[] {
 
 const decide = (verdict: Verdict, mask: number, rule: Rule | undefined) => new Decision(verdict, mask, rule)
 
+type EvaluatorFactory = (constants: readonly unknown[], decideFn: typeof decide) => Evaluator
+
+/** Policies of the same shape generate the same source (their values live in K), and
+ *  thousands of routes have only a handful of shapes: compiling each source once keeps
+ *  start-up and memory from growing with the route count. Bounded, as reloads may bring
+ *  new shapes for as long as the process runs. */
+const factories = new Map<string, EvaluatorFactory>()
+const MAX_FACTORIES = 1000
+
+function evaluatorFactory(source: string): EvaluatorFactory {
+  let factory = factories.get(source)
+  if (!factory) {
+    if (factories.size >= MAX_FACTORIES) factories.clear()
+    factory = new Function('K', 'decide', source) as EvaluatorFactory
+    factories.set(source, factory)
+  }
+  return factory
+}
+
 export interface Explanation {
   decision: Decision
   trace: readonly TraceEntry[]
@@ -295,13 +314,19 @@ export interface Explanation {
  * anything else, an empty policy included, denies.
  */
 export class Policy {
-  private readonly run: Evaluator
+  /** Generated at the first request the policy judges: a configuration of thousands of
+   *  routes starts (and `check` finishes) without compiling what may never run. The
+   *  rules are parsed and checked already, so this cannot fail. */
+  private compiled: Evaluator | undefined
 
-  constructor(readonly rules: readonly Rule[]) {
+  constructor(readonly rules: readonly Rule[]) {}
+
+  private get run(): Evaluator {
+    if (this.compiled) return this.compiled
     const constants: unknown[] = []
     const k: Constant = (value) => `K[${constants.push(value) - 1}]`
-    const source = generate(stepsFor(rules, 'allow'), stepsFor(rules, 'deny'), k)
-    this.run = new Function('K', 'decide', source)(constants, decide) as Evaluator
+    const source = generate(stepsFor(this.rules, 'allow'), stepsFor(this.rules, 'deny'), k)
+    return (this.compiled = evaluatorFactory(source)(constants, decide))
   }
 
   evaluate(input: PolicyInput): Decision {

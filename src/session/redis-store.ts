@@ -12,7 +12,8 @@
 // request that needs a session then fails closed, and nothing grows without bound.
 
 import { randomBytes } from 'node:crypto'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import type { SessionStoreSettings, SessionSettings } from '../config/compile-auth.js'
 import { GatehouseError } from '../errors.js'
 import { nowSeconds, SessionCodec } from './codec.js'
@@ -64,8 +65,14 @@ const CLIENT_OPTIONS: RedisOptions = {
   retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
 }
 
+/** ioredis, required when the first client is made: most deployments keep sessions in
+ *  cookies, and need not load it at every start. */
+let ioredis: typeof import('ioredis') | undefined
+const loadIoredis = () => (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'))
+
 /** ioredis clients for the settings: a node, a Sentinel group, or a Cluster. */
 export function redisClient(settings: RedisSettings): Client {
+  const { Cluster, Redis } = loadIoredis()
   const password = settings.password
   const sentinel = /^redis\+sentinel:\/\/([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(settings.url)
   if (sentinel) {

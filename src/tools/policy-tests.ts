@@ -9,7 +9,6 @@
 import { readdir } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import path from 'node:path'
-import { isMap } from 'yaml'
 import type { ConfigIssue } from '../errors.js'
 import { prepareUser, type Decision, type PolicyInput, type UserClaims, type Verdict } from '../policy/index.js'
 import { parseHost } from '../routes/host.js'
@@ -20,6 +19,7 @@ import { suggest } from '../suggest.js'
 import type { Config } from '../config/compile.js'
 import { displayName, readBounded, readYaml, type LoadOptions } from '../config/load.js'
 import { dict, list, located, obj, refine, report, str, toPlain, type Located, type Reader } from '../config/schema.js'
+import { isMap } from '../config/yaml-tree.js'
 import type { Location } from '../types.js'
 
 export const VERDICTS: readonly Verdict[] = ['allow', 'deny', 'sign_in']

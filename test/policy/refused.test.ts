@@ -8,6 +8,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
 import { policyReader } from '../../src/config/policy-reader.js'
 import type { ReadContext } from '../../src/config/schema.js'
+import { fromLibrary } from '../../src/config/yaml-tree.js'
 import { ConfigError, formatIssue, type ConfigIssue } from '../../src/errors.js'
 import { parsePolicy } from '../../src/policy/index.js'
 import { writeConfigDir, type ConfigFiles } from '../helpers/gatehouse.js'
@@ -564,8 +565,8 @@ t.test('an empty policy loads, denies every request, and warns', async (t) => {
       const lines = new LineCounter()
       const doc = parseDocument(config, { lineCounter: lines, version: '1.2' })
       const warnings: ConfigIssue[] = []
-      const ctx: ReadContext = { file: 'config.yaml', lines, doc, env: {}, issues: [], warnings, aliasesSeen: 0 }
-      const rules = policyReader.read(doc.getIn(['routes', 0, 'policy'], true), ctx, 'routes[0].policy')
+      const ctx: ReadContext = { file: 'config.yaml', lines, env: {}, issues: [], warnings, aliasesSeen: 0 }
+      const rules = policyReader.read(fromLibrary(doc.getIn(['routes', 0, 'policy'], true)), ctx, 'routes[0].policy')
       t.strictSame(rules, [], 'no rules')
       t.strictSame(ctx.issues, [], 'no issues')
       t.strictSame(warnings, [{ file: 'config.yaml', line: 4, col, path: 'routes[0].policy', message }])
