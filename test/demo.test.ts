@@ -185,13 +185,12 @@ t.test('the shipped demo', async (t) => {
     const open = await websocketHandshake(8080, { host: 'private.localhost:8080', path: '/ws', cookie: carol })
     t.equal(open.status, 101)
     const ws = open.ws!
-    const messages: string[] = []
+    const { messages } = open
     const arrived = (n: number) =>
       new Promise<void>((resolve) => {
         const check = () => (messages.length >= n ? resolve() : setTimeout(check, 10))
         check()
       })
-    ws.on('message', (data) => messages.push(String(data)))
     await arrived(1)
     ws.send('hello through Gatehouse')
     await arrived(2)

@@ -12,6 +12,9 @@ export interface Handshake {
   ws: WebSocket | undefined
   /** Resolves with the close code once the open socket closes. */
   closed: Promise<number> | undefined
+  /** Every message received, from the moment the socket opened: a message that came in
+   *  the same read as the 101 is delivered before the caller could listen for it. */
+  messages: string[]
 }
 
 export function websocketHandshake(port: number, options: { host: string; path?: string; cookie?: string; close?: boolean }): Promise<Handshake> {
@@ -20,16 +23,25 @@ export function websocketHandshake(port: number, options: { host: string; path?:
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host, ...(cookie ? { cookie } : {}) } })
     const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)))
     let setCookies: string[] = []
+    const messages: string[] = []
+    ws.on('message', (data) => messages.push(String(data)))
     ws.on('upgrade', (res) => (setCookies = ([] as string[]).concat(res.headers['set-cookie'] ?? [])))
     ws.on('open', () => {
       if (close) ws.close()
-      resolve({ status: 101, setCookies, body: '', ws, closed })
+      resolve({ status: 101, setCookies, body: '', ws, closed, messages })
     })
     ws.on('unexpected-response', (_req, res) => {
       let body = ''
       res.on('data', (d: Buffer) => (body += d))
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, setCookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []), body, ws: undefined, closed: undefined }),
+        resolve({
+          status: res.statusCode ?? 0,
+          setCookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []),
+          body,
+          ws: undefined,
+          closed: undefined,
+          messages,
+        }),
       )
     })
     ws.on('error', reject)
