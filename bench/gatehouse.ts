@@ -76,8 +76,7 @@ export async function startGatehouse(
     `address: 127.0.0.1:${port}
 log_level: warn
 authorize_log_fields: []
-workers: ${workers}
-${benchSignInYaml(redisUrl)}`,
+${workers > 1 ? `workers: ${workers}\n` : ''}${benchSignInYaml(redisUrl)}`,
   )
   const routes = [
     { from: `http://127.0.0.1:${port}`, prefix: '/public/', to: `http://127.0.0.1:${upstreamPort}`, allow_public_unauthenticated_access: true },
