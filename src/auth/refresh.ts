@@ -45,70 +45,89 @@ export interface RefreshContext {
  *  the session. Across processes the store's lock does the same. */
 const inFlight = new Map<string, Promise<SessionData | undefined>>()
 
+type SaveOptions = Parameters<SessionStore['set']>[2]
+
 export async function refreshSession(session: Session, ctx: RefreshContext): Promise<Refreshed> {
   const { sid } = session.data
-  let pending = inFlight.get(sid)
-  if (!pending) {
-    pending = renew(session, ctx).finally(() => inFlight.delete(sid))
-    inFlight.set(sid, pending)
-  }
-  const data = await pending
   const options = { httpLoopback: ctx.httpLoopback, expiresAt: session.exp }
+  const running = inFlight.get(sid)
+  if (running === undefined) {
+    const renewing = renew(session, ctx, options).finally(() => inFlight.delete(sid))
+    inFlight.set(
+      sid,
+      renewing.then((r) => r.data),
+    )
+    const { data, setCookies } = await renewing
+    return { session: data === undefined ? undefined : data === session.data ? session : sessionOf(data, session.exp), setCookies }
+  }
+  // The refresh this request waited for is stored already: only this answer's cookies
+  // are left to write.
+  const data = await running
   if (data === undefined) return { session: undefined, setCookies: await ctx.store.delete(ctx.cookies, options) }
   if (data === session.data) return { session, setCookies: [] }
   return { session: sessionOf(data, session.exp), setCookies: await ctx.store.set(data, ctx.cookies, options) }
 }
 
-/** The refreshed data, the same data when nothing was done, or undefined to end it. */
-async function renew(session: Session, ctx: RefreshContext): Promise<SessionData | undefined> {
+/** Refreshes under the store's lock, and stores the outcome before the lock is let go:
+ *  whoever takes it next, in this process or another, reads the refreshed session
+ *  instead of refreshing again with a refresh token the IdP may have rotated. */
+async function renew(session: Session, ctx: RefreshContext, options: SaveOptions): Promise<{ data: SessionData | undefined; setCookies: string[] }> {
   const lock = await ctx.store.lock(session.data.sid)
   try {
-    // Another replica or tab may have refreshed while this one waited for the lock.
-    const current = ctx.store.get(ctx.cookies)
-    const latest = isPromise(current) ? await current : current
-    if (typeof latest !== 'string' && latest.data.sid === session.data.sid && !needsRefresh(latest)) return latest.data
-    const { data } = session
-    const provider = ctx.providers.get(data.idp)
-    // The IdP is unreachable right now: keep the session and try again later.
-    if (!provider?.ready) return data
-    try {
-      const tokens = await provider.withKeyRefetch((config) => oidc.refreshTokenGrant(config, data.refreshToken!))
-      provider.checkIdToken(tokens.id_token)
-      const idClaims = tokens.claims()
-      // A new ID token must be about the same user.
-      if (idClaims && idClaims.sub !== data.sub) throw new Error('the refreshed ID token names another subject')
-      const claims = idClaims ? { ...data.claims, ...idClaims } : data.claims
-      const mapped = mapClaims(provider.settings, claims)
-      const now = Math.floor(Date.now() / 1000)
-      ctx.log.info({ event: 'refresh', idp: data.idp, user: mapped.user, sid: data.sid }, 'session refreshed')
-      return {
-        ...data,
-        user: mapped.user,
-        email: mapped.email,
-        name: mapped.name,
-        groups: mapped.groups,
-        claims,
-        idToken: tokens.id_token ?? data.idToken,
-        accessToken: tokens.access_token,
-        refreshToken: tokens.refresh_token ?? data.refreshToken,
-        accessExpiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in,
-        refreshAt: refreshTime(now, tokens.expires_in),
-      }
-    } catch (err) {
-      const failure = translateOidcError(err)
-      ctx.log.info(
-        {
-          event: 'refresh_failed',
-          idp: data.idp,
-          user: data.user,
-          sid: data.sid,
-          err: { code: failure.code, reason: failure.reason, message: failure.message },
-        },
-        'refresh failed; the session ends',
-      )
-      return undefined
-    }
+    const data = await renewed(session, ctx)
+    if (data === undefined) return { data, setCookies: await ctx.store.delete(ctx.cookies, options) }
+    if (data === session.data) return { data, setCookies: [] }
+    return { data, setCookies: await ctx.store.set(data, ctx.cookies, options) }
   } finally {
     lock.release()
+  }
+}
+
+/** The refreshed data, the same data when nothing was done, or undefined to end it. */
+async function renewed(session: Session, ctx: RefreshContext): Promise<SessionData | undefined> {
+  // Another replica or tab may have refreshed while this one waited for the lock.
+  const current = ctx.store.get(ctx.cookies)
+  const latest = isPromise(current) ? await current : current
+  if (typeof latest !== 'string' && latest.data.sid === session.data.sid && !needsRefresh(latest)) return latest.data
+  const { data } = session
+  const provider = ctx.providers.get(data.idp)
+  // The IdP is unreachable right now: keep the session and try again later.
+  if (!provider?.ready) return data
+  try {
+    const tokens = await provider.withKeyRefetch((config) => oidc.refreshTokenGrant(config, data.refreshToken!))
+    provider.checkIdToken(tokens.id_token)
+    const idClaims = tokens.claims()
+    // A new ID token must be about the same user.
+    if (idClaims && idClaims.sub !== data.sub) throw new Error('the refreshed ID token names another subject')
+    const claims = idClaims ? { ...data.claims, ...idClaims } : data.claims
+    const mapped = mapClaims(provider.settings, claims)
+    const now = Math.floor(Date.now() / 1000)
+    ctx.log.info({ event: 'refresh', idp: data.idp, user: mapped.user, sid: data.sid }, 'session refreshed')
+    return {
+      ...data,
+      user: mapped.user,
+      email: mapped.email,
+      name: mapped.name,
+      groups: mapped.groups,
+      claims,
+      idToken: tokens.id_token ?? data.idToken,
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token ?? data.refreshToken,
+      accessExpiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in,
+      refreshAt: refreshTime(now, tokens.expires_in),
+    }
+  } catch (err) {
+    const failure = translateOidcError(err)
+    ctx.log.info(
+      {
+        event: 'refresh_failed',
+        idp: data.idp,
+        user: data.user,
+        sid: data.sid,
+        err: { code: failure.code, reason: failure.reason, message: failure.message },
+      },
+      'refresh failed; the session ends',
+    )
+    return undefined
   }
 }

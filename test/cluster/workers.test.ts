@@ -1,7 +1,9 @@
 // `workers: 2`: `gatehouse serve` as a real process tree, a primary and two workers sharing
 // one port. Any worker serves any session; a sign-in handed from the authenticate host to
 // a route host works whichever worker takes each step; a sign-out on one ends the session
-// on both, websockets included; failed local-account sign-ins count once; the ephemeral secrets and signing key are the run's, not a
+// on both, websockets included; a refresh on one serves the other, and a back-channel
+// logout reaching one ends the session on both; failed local-account sign-ins count
+// once; the ephemeral secrets and signing key are the run's, not a
 // worker's; SIGHUP reloads every worker; /metrics sums them; a killed worker is replaced;
 // SIGTERM stops the whole tree with exit code 0; and a start that cannot listen fails once.
 
@@ -232,6 +234,66 @@ t.test('SIGHUP reloads every worker; /metrics sums them; a killed worker is repl
   t.equal(await served.exited, 0, 'the primary exits 0 once the workers drained')
   for (const pid of served.workerPids()) t.throws(() => process.kill(pid, 0), 'no worker is left running')
   await t.rejects(request(port, { path: '/', headers: { host: PUBLIC } }), 'the port is closed')
+})
+
+t.test('a refresh on one worker serves the other: one refresh at the IdP, however the requests spread', async (t) => {
+  // Two-second access tokens are renewed after one second; the IdP rotates refresh
+  // tokens, so a second refresh with the old one would fail and end the session.
+  const p = await idp(t, { accessTokenTtl: 2, backchannelLogout: true })
+  const app = await upstream(t)
+  const dir = configDir(t, {
+    config: `address: 127.0.0.1:0
+log_format: json
+workers: 2
+idps:
+  - id: test
+    issuer: ${p.issuer}
+    client_id: workers-refresh
+    client_secret: ${TEST_CLIENT.client_secret}
+    scopes: [openid, profile, email, groups, offline_access]
+routes:
+  - from: http://${APP}
+    to: ${app.origin}
+    allow_any_authenticated_user: true
+`,
+  })
+  const served = serve(t, dir.configFile)
+  const port = await served.port()
+  await p.registerClient({
+    ...TEST_CLIENT,
+    client_id: 'workers-refresh',
+    redirect_uris: [`http://${APP}/oauth2/callback`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    post_logout_redirect_uris: [`http://${APP}/`],
+    backchannel_logout_uri: `http://127.0.0.1:${port}/.gatehouse/backchannel_logout?idp=test`,
+    backchannel_logout_session_required: true,
+  })
+  const refreshes = () => p.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+
+  const alice = p.browser()
+  const browser = new Browser()
+  const signedIn = await followSignIn(port, (url) => alice.login(url, 'alice'), browser, `http://${APP}/.gatehouse/sign_in?rd=/`, new URL(p.issuer).origin)
+  t.equal(signedIn.final.href, `http://${APP}/`, 'signed in')
+  const cookie = browser.jar(APP).header()
+  await new Promise((r) => setTimeout(r, 1100))
+  const before = refreshes()
+  // At once, on fresh connections: both workers see the expiring session together.
+  const paths = Array.from({ length: 8 }, () => `/probe-${++probes}`)
+  const statuses = await Promise.all(
+    paths.map(async (path) => (await request(port, { path, headers: { host: APP, cookie, accept: 'application/json' } })).status),
+  )
+  t.same(statuses, Array(8).fill(200), 'every request is served, none refused after a second refresh failed')
+  t.equal(refreshes() - before, 1, 'the IdP saw one refresh')
+  t.equal((await settle(served, paths)).size, 2, 'both workers served the expiring session')
+
+  // Signing out at the IdP: its logout token reaches one worker; the session ends on both.
+  const end = new URL(p.endpoints.endSession!)
+  end.search = new URLSearchParams({ client_id: 'workers-refresh', post_logout_redirect_uri: `http://${APP}/` }).toString()
+  await alice.logout(end.href)
+  await served.waitFor((l) => l.msg === 'back-channel logout', 5000)
+  const after = await probe(port, APP, 6, cookie)
+  t.same(after.statuses, Array(6).fill(401), 'the session is over on every worker')
+  t.equal((await settle(served, after.paths)).size, 2, 'both workers refused it')
 })
 
 t.test('failed local-account sign-ins are counted once for the run, not per worker', async (t) => {

@@ -22,10 +22,16 @@ interface Fleet {
   replicas: RunningGatehouse[]
 }
 
-async function fleet(t: Test, count = 3): Promise<Fleet> {
+/** `refreshing`: two-second access tokens and refresh tokens (offline_access). */
+async function fleet(t: Test, count = 3, refreshing = false): Promise<Fleet> {
   const store = await redis(t)
-  const p = await idp(t)
-  p.registerClient({ ...TEST_CLIENT, client_id: 'fleet', redirect_uris: [`http://${HOST}/oauth2/callback`] })
+  const p = await idp(t, refreshing ? { accessTokenTtl: 2 } : {})
+  p.registerClient({
+    ...TEST_CLIENT,
+    client_id: 'fleet',
+    redirect_uris: [`http://${HOST}/oauth2/callback`],
+    ...(refreshing ? { grant_types: ['authorization_code', 'refresh_token'] } : {}),
+  })
   const app = await upstream(t, { websockets: true })
   const secret = randomBytes(32).toString('base64')
   const signingKey = String(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
@@ -34,7 +40,7 @@ async function fleet(t: Test, count = 3): Promise<Fleet> {
     issuer: ${p.issuer}
     client_id: fleet
     client_secret: ${TEST_CLIENT.client_secret}
-session:
+${refreshing ? '    scopes: [openid, profile, email, groups, offline_access]\n' : ''}session:
   secrets: [${secret}]
   store: ${store.url}
 identity:
@@ -122,4 +128,24 @@ t.test('while Redis is away, sessions fail closed with 503, public routes work, 
   const back2 = new URL(await p.login(String(restart.headers.location), 'bob'))
   t.equal((await browse(b.port, again, HOST, back2.pathname + back2.search)).status, 302)
   t.equal((await page(a, again.header())).status, 200)
+})
+
+t.test('replicas refreshing one session at once: one refresh at the IdP, every request served', async (t) => {
+  const { p, replicas } = await fleet(t, 2, true)
+  const jar = new CookieJar()
+  const start = await browse(replicas[0].port, jar, HOST, '/.gatehouse/sign_in?rd=/')
+  const back = new URL(await p.login(String(start.headers.location), 'alice'))
+  t.equal((await browse(replicas[0].port, jar, HOST, back.pathname + back.search)).status, 302, 'signed in')
+  const refreshes = () => p.calls.filter((c) => c.route === 'token' && c.grantType === 'refresh_token').length
+  await new Promise((r) => setTimeout(r, 1100))
+  const before = refreshes()
+  // The refreshed session is stored before the lock is released, so the replica that
+  // waited reads it instead of refreshing again with a refresh token already used.
+  const answers = await Promise.all([0, 1, 0, 1, 0, 1].map((i) => page(replicas[i], jar.header())))
+  t.same(
+    answers.map((a) => a.status),
+    [200, 200, 200, 200, 200, 200],
+    'every request is served',
+  )
+  t.equal(refreshes() - before, 1, 'the IdP saw one refresh')
 })
