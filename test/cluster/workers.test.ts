@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { createLocalJWKSet, jwtVerify } from 'jose'
+import { randomBytes } from 'node:crypto'
+import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { hashPassword } from '../../src/auth/local-accounts.js'
 import { ACCOUNT_FAILURES } from '../../src/auth/sign-in-limits.js'
@@ -294,6 +295,34 @@ routes:
   const after = await probe(port, APP, 6, cookie)
   t.same(after.statuses, Array(6).fill(401), 'the session is over on every worker')
   t.equal((await settle(served, after.paths)).size, 2, 'both workers refused it')
+
+  // A logout token is honoured once for the run: replayed on the other worker, refused.
+  const key = p.signingKeys.find((k) => k.alg === 'RS256')!
+  const token = await new SignJWT({
+    iss: p.issuer,
+    aud: 'workers-refresh',
+    iat: Math.floor(Date.now() / 1000),
+    jti: randomBytes(8).toString('hex'),
+    sub: 'bob',
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: String(key.kid), typ: 'logout+jwt' })
+    .sign(await importJWK(key as never, 'RS256'))
+  const post = () =>
+    request(port, {
+      method: 'POST',
+      path: '/.gatehouse/backchannel_logout?idp=test',
+      headers: { host: '127.0.0.1', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `logout_token=${encodeURIComponent(token)}`,
+    })
+  t.equal((await post()).status, 200, 'a fresh logout token is accepted')
+  const replayed = await post()
+  t.equal(replayed.status, 400, 'the same token again is refused')
+  t.equal(JSON.parse(replayed.text).error, 'GH_ERR_LOGOUT_TOKEN')
+  const refused = await served.waitFor((l) => l.msg === 'back-channel logout refused')
+  const accepted = served.lines.filter((l) => l.msg === 'back-channel logout' && l.sub === 'bob')
+  t.equal(accepted.length, 1, 'accepted once')
+  t.not(accepted[0]?.pid, refused.pid, 'and refused by the other worker')
 })
 
 t.test('failed local-account sign-ins are counted once for the run, not per worker', async (t) => {
