@@ -67,6 +67,11 @@ export function formatIssue(issue: ConfigIssue): string {
   return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`
 }
 
+/** What went wrong, a line per problem: every issue of a rejected config, else the message. */
+export function problemLines(err: unknown): string[] {
+  return err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error)?.message ?? String(err)]
+}
+
 export class ConfigError extends GatehouseError {
   readonly issues: readonly ConfigIssue[]
 

@@ -6,7 +6,7 @@ import { buildApp } from './app.js'
 import type { Config } from './config/compile.js'
 import { loadConfig } from './config/load.js'
 import { startReloader } from './config/reloader.js'
-import { ConfigError, formatIssue } from './errors.js'
+import { problemLines } from './errors.js'
 import { listenFailure } from './ops/listen-failure.js'
 import type { Metrics } from './ops/metrics.js'
 import { logStartWarnings } from './ops/start-warnings.js'
@@ -77,7 +77,7 @@ export async function serve(configPath: string, options: ServeOptions = {}): Pro
           app.gatehouse.reload(await loadConfig(configPath))
           return true
         } catch (err) {
-          const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message]
+          const issues = problemLines(err)
           app.log.error({ issues }, 'this worker could not load the configuration its primary accepted; it keeps the running one')
           return false
         }

@@ -3,7 +3,7 @@
 // and serves metrics. Workers share the listening socket through node:cluster.
 
 import { adoptRunSecrets } from '../config/run-secrets.js'
-import { ConfigError, formatIssue, GatehouseError } from '../errors.js'
+import { GatehouseError, problemLines } from '../errors.js'
 import { serveUntilSignalled } from '../serve.js'
 import { PrimaryChannel } from './primary-channel.js'
 
@@ -20,7 +20,7 @@ export async function runWorker(configPath: string): Promise<void> {
     served = await serveUntilSignalled(configPath, { watch: false, worker: { share: channel, signInLimits: channel } })
   } catch (err) {
     // The primary says it once, for every worker: this one leaves quietly.
-    const message = err instanceof ConfigError ? err.issues.map(formatIssue).join('\n') : (err as Error).message
+    const message = problemLines(err).join('\n')
     channel.send({ gh: 'failed', code: err instanceof GatehouseError ? err.code : undefined, message }, () => process.exit(1))
     return
   }

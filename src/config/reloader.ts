@@ -4,7 +4,7 @@
 // change, since they apply only after a restart.
 
 import type { BaseLogger } from 'pino'
-import { ConfigError, formatIssue } from '../errors.js'
+import { formatIssue, problemLines } from '../errors.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Config } from './compile.js'
 import { loadConfig } from './load.js'
@@ -65,7 +65,7 @@ export function startReloader(configPath: string, initial: Config, options: Relo
         metrics?.reloads.inc({ result: 'applied' })
         return true
       } catch (err) {
-        const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message]
+        const issues = problemLines(err)
         log.error({ issues }, 'new configuration rejected; the running configuration stays in effect')
         metrics?.reloads.inc({ result: 'rejected' })
         return false

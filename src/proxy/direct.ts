@@ -61,7 +61,6 @@ function handle(deps: DirectDeps, req: IncomingMessage, res: ServerResponse, fal
     // The target the pipeline judged is the one the access line names, as for fastify.
     req.url = admitted.path + admitted.query
     labelExchange(res, outcome.route.id)
-    if (outcome.setCookies) res.setHeader('set-cookie', outcome.setCookies)
     forward({ outcome, req, res, path: admitted.path, query: admitted.query, requestId, log, metrics: deps.pipeline.metrics })
   }
   const outcome = judgeRequest(deps.pipeline, req, admitted.path, admitted.query, log)

@@ -84,6 +84,9 @@ export interface ForwardRequest {
 export function forward(request: ForwardRequest): void {
   const { outcome, req, res, requestId } = request
   const { runtime, route } = outcome
+  // A refreshed or cleared session goes out with whatever answers: the upstream's, or
+  // one of ours when it cannot be reached.
+  if (outcome.setCookies) res.setHeader('set-cookie', outcome.setCookies)
   const limit = route.maxBodyBytes
   const declared = req.headers['content-length']
   // A declared length over the limit is refused before anything is sent upstream.

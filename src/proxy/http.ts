@@ -55,7 +55,6 @@ export function proxyHandler(deps: PipelineDeps) {
         return replyRefusal(reply, outcome)
       case 'forward': {
         if (!holdSlot(deps.clientLimit, outcome, reply.raw)) return replyError(reply, 'GH_ERR_TOO_MANY_REQUESTS')
-        if (outcome.setCookies) reply.raw.setHeader('set-cookie', outcome.setCookies)
         reply.hijack()
         forward({ outcome, req: request.raw, res: reply.raw, path, query, requestId: request.id, log: request.log, metrics: deps.metrics })
         return reply
